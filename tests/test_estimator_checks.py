@@ -1,0 +1,24 @@
+"""scikit-learn's estimator checks over both solvers, with small fast settings."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skvdae import DiffusionMapEmbedder
+
+
+def _instances():
+    common = dict(n_components=2, n_neighbors=5, random_state=0, device="cpu")
+    return [
+        DiffusionMapEmbedder(solver="exact", **common),
+        DiffusionMapEmbedder(
+            solver="spectralnet",
+            hidden_layer_sizes=(16,),
+            batch_size=64,
+            max_iter=20,
+            **common,
+        ),
+    ]
+
+
+@parametrize_with_checks(_instances())
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
