@@ -15,11 +15,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._exact import nystrom_extension, top_eigenvectors
 from ._graph import build_diffusion_graph, fit_neighbor_index
 from ._nn import ACTIVATIONS
+from ._random import check_private_random_state
 from ._spectral import diffusion_coordinates
 from ._spectralnet import hidden_features, train_spectralnet
 from ._torch_utils import (
     VALID_DEVICES,
-    check_private_random_state,
     predict_numpy,
     resolve_device,
     seed_from,
@@ -69,9 +69,9 @@ class DiffusionMapEmbedder(
         Hidden layers of the SpectralNet network.
     activation : {'tanh', 'relu', 'silu', 'softplus'}, default='tanh'
         Activation of the hidden layers.
-    batch_size : int, default=1024
+    batch_size : int, default=2048
         Graph edges per SpectralNet step.
-    max_iter : int, default=1000
+    max_iter : int, default=500
         SpectralNet optimisation steps.
     learning_rate : float, default=3e-3
         Adam step size.
@@ -155,8 +155,8 @@ class DiffusionMapEmbedder(
         solver="spectralnet",
         hidden_layer_sizes=(64, 64),
         activation="tanh",
-        batch_size=1024,
-        max_iter=1000,
+        batch_size=2048,
+        max_iter=500,
         learning_rate=3e-3,
         device="auto",
         random_state=None,

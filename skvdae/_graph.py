@@ -21,6 +21,10 @@ from sklearn.neighbors import NearestNeighbors
 # Kernel values below exp(-KERNEL_CUTOFF) ~ 6e-6 of the peak are dropped.
 KERNEL_CUTOFF = 12.0
 
+# Gaps between parts of the data smaller than this fraction of the samples only
+# need to stay within the truncation radius (see auto_bandwidth).
+_MIN_GROUP_FRACTION = 0.01
+
 # Above this many features a KD-tree loses to scikit-learn's tree/brute search.
 _KDTREE_MAX_FEATURES = 12
 
@@ -72,13 +76,15 @@ def auto_bandwidth(nn_index, n_neighbors):
 
         eps = max(median_i d_k(x_i)^2, 2 L_group^2, L_any^2 / KERNEL_CUTOFF)
 
-    where ``L_group`` is the longest forest edge with at least ``k`` samples on
-    each side and ``L_any`` the longest edge overall. Dense regions set the
+    where ``L_group`` is the longest forest edge with at least
+    ``max(k, n_samples / 100)`` samples on each side and ``L_any`` the longest
+    edge overall. Dense regions set the
     scale (the median term); a gap between two groups of ``k`` or more samples
     keeps a kernel weight of at least ``exp(-1/2)``, so sparse stretches of a
     manifold stay well connected and their density estimates are not starved;
-    an isolated outlier (or a handful) is only kept inside the truncation radius,
-    so it cannot inflate the bandwidth of everything else.
+    small groups of outliers (under 1% of the data, such as the tail of a noise
+    distribution) are only kept inside the truncation radius, so they cannot
+    inflate the bandwidth of everything else.
     Components that are separate in the k-nearest-neighbour graph stay separate.
 
     Parameters
@@ -99,7 +105,8 @@ def auto_bandwidth(nn_index, n_neighbors):
     lengths, smaller_side = _spanning_forest_edges(distances, indices)
     if lengths.size == 0:
         return median_scale
-    group_gaps = lengths[smaller_side >= n_neighbors]
+    min_group = max(n_neighbors, int(np.ceil(_MIN_GROUP_FRACTION * len(distances))))
+    group_gaps = lengths[smaller_side >= min_group]
     longest_group_gap = float(group_gaps.max()) if group_gaps.size else 0.0
     return max(
         median_scale,

@@ -10,7 +10,6 @@ import copy
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 
 VALID_DEVICES = ("auto", "cpu", "cuda")
 
@@ -31,17 +30,6 @@ def resolve_device(device):
             "machine; use device='cpu' or device='auto'."
         )
     return torch.device(device)
-
-
-def check_private_random_state(random_state):
-    """Like ``sklearn.utils.check_random_state`` without the global RNG.
-
-    ``None`` gives a fresh ``RandomState`` seeded from OS entropy instead of
-    numpy's global singleton, so that fitting never advances the caller's state.
-    """
-    if random_state is None:
-        return np.random.RandomState(np.random.SeedSequence().generate_state(1)[0])
-    return check_random_state(random_state)
 
 
 def seed_from(random_state):

@@ -152,6 +152,29 @@ def test_spectralnet_transform_is_the_network_output():
 # --- consistency, determinism, pickling -----------------------------------------
 
 
+def test_lanczos_fallback_when_the_factorisation_does_not_fit(monkeypatch):
+    import skvdae._exact as exact_module
+
+    X, _ = uniform_circle(1500, seed=17)
+    reference = DiffusionMapEmbedder(n_components=4, solver="exact", random_state=0)
+    Z_reference = reference.fit_transform(X)
+
+    def out_of_memory(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(exact_module, "_shift_invert_lanczos", out_of_memory)
+    fallback = DiffusionMapEmbedder(n_components=4, solver="exact", random_state=0)
+    Z_fallback = fallback.fit_transform(X)
+    np.testing.assert_allclose(
+        fallback.eigenvalues_, reference.eigenvalues_, rtol=0, atol=1e-9
+    )
+    for pair in (slice(0, 2), slice(2, 4)):
+        assert (
+            squared_chordal_distance(Z_fallback[:, pair], Z_reference[:, pair]) < 1e-6
+        )
+    assert fallback.n_iter_ > 0
+
+
 def test_exact_nystrom_reproduces_training_embedding():
     X, _ = uniform_circle(800, seed=3)
     embedder = DiffusionMapEmbedder(n_components=4, solver="exact", random_state=0)
@@ -325,3 +348,20 @@ def test_gpu_fit_pickles_to_cpu_tensors():
     assert all(t.device.type == "cpu" for t in tensors)
     Z_gpu, Z_cpu = restored.transform(X), cpu.transform(X)
     assert squared_chordal_distance(Z_gpu, Z_cpu) < 0.05
+
+
+def test_training_improves_on_the_untrained_network():
+    # With many coordinates the untrained network's hidden layer is a poor basis
+    # for the higher eigenvectors; training must lower their Rayleigh quotients.
+    X = helix_arc(2000, seed=16)
+    params = dict(n_components=10, random_state=0, device="cpu")
+    exact = DiffusionMapEmbedder(solver="exact", **params).fit(X)
+    untrained = DiffusionMapEmbedder(max_iter=1, **params).fit(X)
+    trained = DiffusionMapEmbedder(**params).fit(X)
+
+    def excess(model):
+        return (1 - model.eigenvalues_) / (1 - exact.eigenvalues_) - 1
+
+    assert excess(trained)[-4:].mean() < 0.7 * excess(untrained)[-4:].mean()
+    curve = trained.loss_curve_
+    assert curve[-50:].mean() < 0.2 * curve[:5].mean()
