@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._exact import nystrom_extension, top_eigenvectors
-from ._graph import build_diffusion_graph, fit_neighbor_index
+from ._graph import build_diffusion_graph, fit_neighbor_index, locality_order
 from ._nn import ACTIVATIONS
 from ._random import check_private_random_state
 from ._spectral import diffusion_coordinates
@@ -246,6 +246,8 @@ class DiffusionMapEmbedder(
         self._check_fit_data(X)
         random_state = check_private_random_state(self.random_state)
 
+        order = locality_order(X)
+        X = X[order]
         nn_index = fit_neighbor_index(X)
         graph = build_diffusion_graph(
             X, nn_index, self.n_neighbors, self.bandwidth, self.alpha
@@ -263,7 +265,11 @@ class DiffusionMapEmbedder(
             train_embedding = predict_numpy(self.network_, X)
         self.bandwidth_ = graph.bandwidth
         self.n_connected_components_ = graph.n_connected_components
-        self._train_embedding_out = train_embedding.astype(output_dtype, copy=False)
+        original_rows = np.empty_like(order)
+        original_rows[order] = np.arange(order.size)
+        self._train_embedding_out = train_embedding[original_rows].astype(
+            output_dtype, copy=False
+        )
         if self.verbose:
             print(
                 f"[DiffusionMapEmbedder] bandwidth {graph.bandwidth:.3e}, "

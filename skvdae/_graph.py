@@ -62,6 +62,16 @@ class DiffusionGraph:
         return self.degrees / self.degrees.sum()
 
 
+def locality_order(X):
+    """A permutation that puts nearby samples next to each other (KD-tree leaves).
+
+    Sparse products with the kernel graph gather rows of dense matrices through
+    its column indices; with the samples in this order those gathers hit nearby
+    memory, which makes them several times faster on large data.
+    """
+    return cKDTree(X).indices
+
+
 def fit_neighbor_index(X):
     """Exact Euclidean neighbour index on ``X`` (a KD/ball tree for low dimension)."""
     return NearestNeighbors(algorithm="auto").fit(X)
@@ -192,7 +202,6 @@ def kernel_matrix(X, bandwidth, radius, nn_index):
         kernel = graph + sparse.identity(n_samples, format="csr")
         # The tree query is symmetric only up to round-off on the boundary.
         kernel = ((kernel + kernel.T) * 0.5).tocsr()
-    kernel.sort_indices()
     return kernel
 
 
