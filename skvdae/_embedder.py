@@ -193,9 +193,10 @@ class DiffusionMapEmbedder(
         self : object
             Fitted estimator.
         """
-        self._fit(X)
+        self._fit(X, return_embedding=False)
         return self
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None):
         """Fit and return the diffusion coordinates of the training data.
 
@@ -211,7 +212,7 @@ class DiffusionMapEmbedder(
         X_new : ndarray of shape (n_samples, n_components)
             Diffusion coordinates, with the dtype of ``X`` (float32 or float64).
         """
-        return self.fit(X)._train_embedding_out
+        return self._fit(X)
 
     def transform(self, X):
         """Diffusion coordinates of new points.
@@ -239,7 +240,7 @@ class DiffusionMapEmbedder(
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
-    def _fit(self, X):
+    def _fit(self, X, return_embedding=True):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         output_dtype = X.dtype
         X = X.astype(np.float64, copy=False)
@@ -262,14 +263,10 @@ class DiffusionMapEmbedder(
         else:
             self._fit_spectralnet(X, graph, random_state)
             eigenvalues = self.eigenvalues_
-            train_embedding = predict_numpy(self.network_, X)
+            self._nn_index = self._train_psi = self._log_weights = None
+            train_embedding = None
         self.bandwidth_ = graph.bandwidth
         self.n_connected_components_ = graph.n_connected_components
-        original_rows = np.empty_like(order)
-        original_rows[order] = np.arange(order.size)
-        self._train_embedding_out = train_embedding[original_rows].astype(
-            output_dtype, copy=False
-        )
         if self.verbose:
             print(
                 f"[DiffusionMapEmbedder] bandwidth {graph.bandwidth:.3e}, "
@@ -277,7 +274,13 @@ class DiffusionMapEmbedder(
                 f"{graph.n_connected_components} component(s), eigenvalues "
                 f"{np.array2string(eigenvalues, precision=6)}"
             )
-        return self
+        if not return_embedding:
+            return None
+        if train_embedding is None:
+            train_embedding = predict_numpy(self.network_, X)
+        original_rows = np.empty_like(order)
+        original_rows[order] = np.arange(order.size)
+        return train_embedding[original_rows].astype(output_dtype, copy=False)
 
     def _check_fit_data(self, X):
         n_samples = X.shape[0]
