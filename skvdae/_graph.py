@@ -182,20 +182,18 @@ def kernel_matrix(X, bandwidth, radius, nn_index):
     n_samples = X.shape[0]
     if X.shape[1] <= _KDTREE_MAX_FEATURES:
         pairs = cKDTree(X).query_pairs(radius, output_type="ndarray")
-        first, second = pairs[:, 0], pairs[:, 1]
-        squared = np.einsum("ij,ij->i", X[first] - X[second], X[first] - X[second])
-        values = np.exp(-squared / bandwidth)
-        diagonal = np.arange(n_samples)
-        kernel = sparse.csr_matrix(
-            (
-                np.concatenate([values, values, np.ones(n_samples)]),
-                (
-                    np.concatenate([first, second, diagonal]),
-                    np.concatenate([second, first, diagonal]),
-                ),
-            ),
+        index_dtype = np.int32 if n_samples < 2**31 else np.int64
+        first = pairs[:, 0].astype(index_dtype)
+        second = pairs[:, 1].astype(index_dtype)
+        del pairs
+        squared = np.zeros(first.size)
+        for column in np.ascontiguousarray(X.T):
+            squared += (column[first] - column[second]) ** 2
+        upper = sparse.csr_matrix(
+            (np.exp(-squared / bandwidth), (first, second)),
             shape=(n_samples, n_samples),
         )
+        kernel = (upper + upper.T + sparse.identity(n_samples, format="csr")).tocsr()
     else:
         graph = nn_index.radius_neighbors_graph(radius=radius, mode="distance")
         graph.data = np.exp(-(graph.data**2) / bandwidth)

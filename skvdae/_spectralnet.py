@@ -93,7 +93,7 @@ def train_spectralnet(
     seed,
     verbose=0,
 ):
-    """Train the network; returns ``(network, n_iter, loss_history)``.
+    """Train the network; returns ``(network, n_steps_taken, loss_history)``.
 
     ``network`` is the trained float32 module on ``device``. A step whose
     loss is not finite restores the last snapshot and halves the learning rate;
@@ -140,7 +140,7 @@ def train_spectralnet(
             snapshot = _snapshot(network, optimizer)
         if verbose and (step % max(1, max_iter // 10) == 0 or step == max_iter):
             print(f"[SpectralNet] step {step}/{max_iter}  loss {history[-1]:.4e}")
-    return network, max_iter, np.asarray(history)
+    return network, len(history), np.asarray(history)
 
 
 def _snapshot(network, optimizer):
