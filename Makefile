@@ -23,6 +23,7 @@ test: $(BIN)/.installed
 
 benchmark: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_embedder.py
+	$(BIN)/python benchmarks/bench_sampler.py
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,12 +1,14 @@
 """skvdae: variational diffusion autoencoders for scikit-learn."""
 
 from ._embedder import DiffusionMapEmbedder
+from ._sampler import VDAESampler
 from ._version import __version__
 from .metrics import BiLipschitzScore, bilipschitz_constants
 
 __all__ = [
     "BiLipschitzScore",
     "DiffusionMapEmbedder",
+    "VDAESampler",
     "__version__",
     "bilipschitz_constants",
 ]

@@ -92,3 +92,89 @@ class DiffusionNetwork(nn.Module):
             head.weight.copy_(torch.as_tensor(weight.T, dtype=reference.dtype))
             head.bias.copy_(torch.as_tensor(bias, dtype=reference.dtype))
         self.head = head
+
+
+class Decoder(nn.Module):
+    """``z -> mean_x + scale_x * mlp((z - mean_z) / scale_z)``: the VDAE's map g.
+
+    Parameters
+    ----------
+    latent_mean, latent_scale : array-like
+        Standardisation of the latent input.
+    data_mean, data_scale : array-like
+        De-standardisation of the output.
+    hidden_layer_sizes : sequence of int
+    activation : str
+    """
+
+    def __init__(
+        self,
+        latent_mean,
+        latent_scale,
+        data_mean,
+        data_scale,
+        hidden_layer_sizes,
+        activation="tanh",
+    ):
+        super().__init__()
+        self.standardize = Standardize(latent_mean, latent_scale)
+        self.mlp = MLP(len(latent_mean), hidden_layer_sizes, len(data_mean), activation)
+        self.register_buffer("data_mean", torch.as_tensor(data_mean))
+        self.register_buffer("data_scale", torch.as_tensor(data_scale))
+
+    def forward(self, z):
+        return self.data_mean + self.data_scale * self.mlp(self.standardize(z))
+
+
+class CholeskyNetwork(nn.Module):
+    """``z -> L(z)``, lower triangular with positive diagonal; ``C = L L^T``.
+
+    The network's ``D (D + 1) / 2`` outputs fill the lower triangle; the
+    diagonal goes through ``softplus`` plus ``min_diagonal``. Rows are then
+    scaled by ``output_scale`` (the typical latent step size per coordinate), so
+    that the network works in units of order one; a diagonal times a lower
+    triangular matrix stays lower triangular with a positive diagonal.
+
+    Parameters
+    ----------
+    latent_mean, latent_scale : array-like
+        Standardisation of the input.
+    output_scale : array-like of shape (D,)
+    hidden_layer_sizes : sequence of int
+    activation : str
+    min_diagonal : float
+    """
+
+    def __init__(
+        self,
+        latent_mean,
+        latent_scale,
+        output_scale,
+        hidden_layer_sizes,
+        activation="tanh",
+        min_diagonal=1e-3,
+    ):
+        super().__init__()
+        n_latent = len(latent_mean)
+        self.n_latent = n_latent
+        self.min_diagonal = float(min_diagonal)
+        self.standardize = Standardize(latent_mean, latent_scale)
+        self.mlp = MLP(
+            n_latent, hidden_layer_sizes, n_latent * (n_latent + 1) // 2, activation
+        )
+        self.register_buffer("output_scale", torch.as_tensor(output_scale))
+        rows, cols = torch.tril_indices(n_latent, n_latent)
+        self.register_buffer("rows", rows)
+        self.register_buffer("cols", cols)
+        self.register_buffer("is_diagonal", rows == cols)
+
+    def forward(self, z):
+        raw = self.mlp(self.standardize(z))
+        values = torch.where(
+            self.is_diagonal,
+            nn.functional.softplus(raw) + self.min_diagonal,
+            raw,
+        )
+        factor = raw.new_zeros((*raw.shape[:-1], self.n_latent, self.n_latent))
+        factor[..., self.rows, self.cols] = values
+        return self.output_scale[:, None] * factor

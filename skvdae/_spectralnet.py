@@ -18,17 +18,14 @@ the full training graph gives the eigenvectors, the eigenvalues and the final
 linear head (``_spectral.diffusion_coordinates``).
 """
 
-import copy
-
 import numpy as np
 import torch
 
 from ._nn import DiffusionNetwork
 from ._torch_utils import inference_copy, make_generator, seeded_torch
+from ._training import DivergenceGuard
 
 _MAX_CHOLESKY_TRIES = 6
-_MAX_RESTARTS = 5
-_SNAPSHOT_EVERY = 50
 
 
 class EdgeSampler:
@@ -97,7 +94,7 @@ def train_spectralnet(
 
     ``network`` is the trained float32 module on ``device``. A step whose
     loss is not finite restores the last snapshot and halves the learning rate;
-    after ``_MAX_RESTARTS`` such restarts the fit fails loudly.
+    after a few such restarts the fit fails loudly (``DivergenceGuard``).
     """
     mean = X.mean(axis=0)
     scale = max(float(X.std(axis=0).max()), np.finfo(np.float32).tiny)
@@ -116,42 +113,28 @@ def train_spectralnet(
     optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
 
     history = []
-    snapshot = _snapshot(network, optimizer)
-    restarts = 0
+    guard = DivergenceGuard(
+        network,
+        optimizer,
+        learning_rate,
+        "SpectralNet",
+        "try a smaller learning_rate or a larger batch_size.",
+    )
     for step in range(1, max_iter + 1):
         first, second = sampler.sample(batch_size, generator)
         outputs = network(inputs[torch.cat([first, second])])
         loss = rayleigh_loss(outputs[:batch_size], outputs[batch_size:])
         if loss is None or not torch.isfinite(loss):
-            restarts += 1
-            if restarts > _MAX_RESTARTS:
-                raise FloatingPointError(
-                    "SpectralNet training diverged (non-finite loss) after "
-                    f"{_MAX_RESTARTS} restarts with a halved learning rate; try a "
-                    "smaller learning_rate or a larger batch_size."
-                )
-            _restore(network, optimizer, snapshot, learning_rate / 2**restarts)
+            guard.recover()
             continue
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         history.append(float(loss.detach()))
-        if step % _SNAPSHOT_EVERY == 0:
-            snapshot = _snapshot(network, optimizer)
+        guard.step_done(step)
         if verbose and (step % max(1, max_iter // 10) == 0 or step == max_iter):
             print(f"[SpectralNet] step {step}/{max_iter}  loss {history[-1]:.4e}")
     return network, len(history), np.asarray(history)
-
-
-def _snapshot(network, optimizer):
-    return copy.deepcopy(network.state_dict()), copy.deepcopy(optimizer.state_dict())
-
-
-def _restore(network, optimizer, snapshot, learning_rate):
-    network.load_state_dict(snapshot[0])
-    optimizer.load_state_dict(snapshot[1])
-    for group in optimizer.param_groups:
-        group["lr"] = learning_rate
 
 
 def hidden_features(network, X, batch_size=65536):

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvdae import DiffusionMapEmbedder
+from skvdae import DiffusionMapEmbedder, VDAESampler
 
 
 def _instances():
@@ -15,6 +15,30 @@ def _instances():
             batch_size=64,
             max_iter=20,
             **common,
+        ),
+        VDAESampler(
+            embedder=DiffusionMapEmbedder(solver="exact", **common),
+            decoder_hidden_layer_sizes=(8,),
+            covariance_hidden_layer_sizes=(8,),
+            batch_size=32,
+            max_iter=10,
+            random_state=0,
+            device="cpu",
+        ),
+        VDAESampler(
+            embedder=DiffusionMapEmbedder(
+                solver="spectralnet",
+                hidden_layer_sizes=(8,),
+                batch_size=32,
+                max_iter=5,
+                **common,
+            ),
+            decoder_hidden_layer_sizes=(8,),
+            covariance_hidden_layer_sizes=(8,),
+            batch_size=32,
+            max_iter=10,
+            random_state=0,
+            device="cpu",
         ),
     ]
 

@@ -1,0 +1,568 @@
+"""VDAESampler: the variational diffusion autoencoder as a scikit-learn estimator."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._embedder import DiffusionMapEmbedder
+from ._nn import ACTIVATIONS
+from ._random import check_private_random_state
+from ._torch_utils import (
+    VALID_DEVICES,
+    inference_copy,
+    make_generator,
+    predict_numpy,
+    resolve_device,
+    seed_from,
+)
+from ._vdae import (
+    auto_noise_variance,
+    build_networks,
+    default_ridge,
+    gaussian_kl,
+    local_elbo,
+    local_second_moments,
+    target_factors,
+    train_vdae,
+    walk,
+)
+
+_FLOAT_DTYPES = [np.float64, np.float32]
+
+
+class VDAESampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Variational diffusion autoencoder: samples by a random walk on the manifold.
+
+    On top of a frozen diffusion map ``psi`` (a :class:`DiffusionMapEmbedder`),
+    two networks are trained by maximising the local evidence lower bound of one
+    step of the diffusion random walk:
+
+    - a covariance network ``z -> L(z)`` (lower triangular, positive diagonal):
+      one walk step in the latent space is ``z' = z + L(z) eps``, and the exact
+      Gaussian KL divergence pulls ``C = L L^T`` towards ``alpha * Sigma*(z)``,
+      where ``Sigma*`` is the second moment of the latent displacements to the
+      ``n_neighbors`` nearest training codes and ``alpha`` is
+      ``covariance_scale``;
+    - a decoder ``g: z -> x``, trained so that ``g(z')`` reproduces the landing
+      point of the step (the minibatch point whose code is nearest to ``z'``)
+      under Gaussian noise of variance ``noise_variance``.
+
+    Sampling iterates ``X_{t+1} = g(psi(X_t) + L(psi(X_t)) eps_t)``; the walk
+    stays on the data manifold, keeps its topology and, started from a seed in
+    one cluster, stays in that cluster.
+
+    Parameters
+    ----------
+    embedder : DiffusionMapEmbedder or None, default=None
+        The diffusion map. It is cloned and fitted on ``X`` (``embedder_``); an
+        unset ``random_state`` of the clone is seeded from ``random_state``.
+        ``None`` uses ``DiffusionMapEmbedder(n_components=2, device=device)``.
+    n_neighbors : int, default=20
+        Latent neighbours ``k`` of ``Sigma*``; raised to ``D + 1`` when smaller
+        and capped at the number of training samples.
+    covariance_scale : float, default=1.0
+        ``alpha``: the target step covariance is ``alpha * Sigma*``. Larger
+        values give longer steps (faster mixing, coarser walks).
+    noise_variance : 'auto' or float, default='auto'
+        ``c``, the variance per coordinate of the decoder's Gaussian likelihood.
+        ``'auto'``: the mean squared data-space distance between a training
+        point and its ``k`` latent neighbours, ``mean_i (1/k) sum_j |x_j - x_i|^2``
+        (the data-space size of one walk step; the total data variance when
+        that is zero). Smaller values favour reconstruction over the KL term
+        and shrink the learned steps.
+    decoder_hidden_layer_sizes : tuple of int, default=(64, 64)
+        Hidden layers of the decoder ``g``.
+    covariance_hidden_layer_sizes : tuple of int, default=(32, 32)
+        Hidden layers of the covariance network.
+    activation : {'tanh', 'relu', 'silu', 'softplus'}, default='tanh'
+        Activation of both networks.
+    batch_size : int, default=512
+        Training points per step; the landing points are searched within it.
+    max_iter : int, default=2000
+        Adam steps.
+    learning_rate : float, default=1e-2
+        Adam step size for the first 80% of the steps; the last 20% use a
+        tenth of it.
+    device : {'auto', 'cpu', 'cuda'}, default='auto'
+        Where the networks train. Inference (``transform``, sampling, scores)
+        runs on float64 CPU copies, so a model fitted on a GPU pickles and loads
+        without CUDA.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the embedder (when its own is unset), the initialisation and the
+        minibatches. Sampling has its own ``random_state`` argument. Global
+        random states are never touched.
+    verbose : int, default=0
+        Print training progress when positive.
+
+    Attributes
+    ----------
+    embedder_ : DiffusionMapEmbedder
+        The fitted diffusion map ``psi``.
+    decoder_ : torch.nn.Module
+        ``g`` (float64, CPU, eval mode).
+    covariance_network_ : torch.nn.Module
+        ``z -> L(z)`` of shape ``(..., D, D)`` (float64, CPU, eval mode).
+    n_components_ : int
+        Latent dimension ``D``.
+    n_neighbors_ : int
+        The ``k`` used for ``Sigma*``.
+    covariance_ridge_ : float
+        Ridge added to ``Sigma*``: ``1e-2`` times its mean per-axis variance
+        (floored for codes that are constant on clusters).
+    noise_variance_ : float
+        The ``c`` used.
+    loss_curve_ : ndarray of shape (n_iter_,)
+        Training loss (negative local ELBO, up to a constant) per step.
+    n_iter_ : int
+        Adam steps taken (``max_iter`` less any steps undone by a divergence
+        restart).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    DiffusionMapEmbedder : The diffusion map this model is built on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvdae import DiffusionMapEmbedder, VDAESampler
+    >>> theta = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    >>> X = np.c_[np.cos(theta), np.sin(theta)]
+    >>> sampler = VDAESampler(
+    ...     embedder=DiffusionMapEmbedder(solver="exact"), max_iter=200, random_state=0
+    ... ).fit(X)
+    >>> samples = sampler.sample(5, n_steps=3, random_state=0)
+    >>> samples.shape
+    (5, 2)
+    >>> sampler.random_walk(X[:2], n_steps=4, random_state=0).shape
+    (5, 2, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "embedder": [None, HasMethods(["fit", "transform"])],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "covariance_scale": [Interval(Real, 0, None, closed="neither")],
+        "noise_variance": [
+            StrOptions({"auto"}),
+            Interval(Real, 0, None, closed="neither"),
+        ],
+        "decoder_hidden_layer_sizes": ["array-like"],
+        "covariance_hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "device": [StrOptions(set(VALID_DEVICES))],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        embedder=None,
+        *,
+        n_neighbors=20,
+        covariance_scale=1.0,
+        noise_variance="auto",
+        decoder_hidden_layer_sizes=(64, 64),
+        covariance_hidden_layer_sizes=(32, 32),
+        activation="tanh",
+        batch_size=512,
+        max_iter=2000,
+        learning_rate=1e-2,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.embedder = embedder
+        self.n_neighbors = n_neighbors
+        self.covariance_scale = covariance_scale
+        self.noise_variance = noise_variance
+        self.decoder_hidden_layer_sizes = decoder_hidden_layer_sizes
+        self.covariance_hidden_layer_sizes = covariance_hidden_layer_sizes
+        self.activation = activation
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None):
+        """Fit the diffusion map, then the decoder and the covariance network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (dense, finite).
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X = validate_data(self, X, dtype=_FLOAT_DTYPES, ensure_min_samples=2)
+        X = X.astype(np.float64, copy=False)
+        decoder_sizes = _check_layer_sizes(
+            self.decoder_hidden_layer_sizes, "decoder_hidden_layer_sizes"
+        )
+        covariance_sizes = _check_layer_sizes(
+            self.covariance_hidden_layer_sizes, "covariance_hidden_layer_sizes"
+        )
+        device = resolve_device(self.device)
+        random_state = check_private_random_state(self.random_state)
+
+        if self.embedder is None:
+            embedder = DiffusionMapEmbedder(n_components=2, device=self.device)
+        else:
+            embedder = clone(self.embedder)
+        if embedder.get_params().get("random_state", 0) is None:
+            embedder.set_params(random_state=int(random_state.randint(2**31 - 1)))
+        Z = np.asarray(embedder.fit_transform(X), dtype=np.float64)
+        self.embedder_ = embedder
+        n_samples, n_latent = Z.shape
+
+        k = min(max(self.n_neighbors, n_latent + 1), n_samples)
+        latent_index = NearestNeighbors().fit(Z)
+        raw_sigma = local_second_moments(latent_index, Z, Z, k, 0.0)
+        ridge = default_ridge(
+            np.trace(raw_sigma, axis1=1, axis2=2).mean(),
+            Z.var(axis=0).sum(),
+            n_latent,
+        )
+        sigma = raw_sigma + ridge * np.eye(n_latent)
+        target_inverse, target_log_det = target_factors(sigma, self.covariance_scale)
+
+        if self.noise_variance == "auto":
+            noise_variance = auto_noise_variance(X, Z, latent_index, k)
+        else:
+            noise_variance = float(self.noise_variance)
+
+        step_scale = np.sqrt(
+            self.covariance_scale * np.diagonal(sigma, axis1=1, axis2=2).mean(axis=0)
+        )
+        seed = seed_from(random_state)
+        decoder, covariance = build_networks(
+            Z,
+            X,
+            step_scale,
+            decoder_hidden_layer_sizes=decoder_sizes,
+            covariance_hidden_layer_sizes=covariance_sizes,
+            activation=self.activation,
+            seed=seed,
+        )
+        self._initial_covariance_network = inference_copy(covariance)
+        decoder, covariance, losses = train_vdae(
+            Z,
+            X,
+            target_inverse,
+            target_log_det,
+            decoder,
+            covariance,
+            noise_variance=noise_variance,
+            batch_size=self.batch_size,
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            device=device,
+            seed=seed,
+            verbose=self.verbose,
+        )
+        self.decoder_ = inference_copy(decoder)
+        self.covariance_network_ = inference_copy(covariance)
+        self.n_components_ = n_latent
+        self.n_neighbors_ = k
+        self.covariance_ridge_ = ridge
+        self.noise_variance_ = float(noise_variance)
+        self.loss_curve_ = losses
+        self.n_iter_ = int(losses.size)
+        self._train_X = X
+        self._train_Z = Z
+        self._latent_index = latent_index
+        return self
+
+    def transform(self, X):
+        """Latent codes ``psi(X)`` (deterministic).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Points to encode.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components_)
+            Diffusion coordinates, with the dtype of ``X``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        return self._embed(X).astype(X.dtype, copy=False)
+
+    def inverse_transform(self, X):
+        """Decode latent codes: ``g(Z)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components_)
+            Latent codes.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            Decoded points, with the dtype of the codes.
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=_FLOAT_DTYPES, input_name="X")
+        if Z.shape[1] != self.n_components_:
+            raise ValueError(
+                f"X has {Z.shape[1]} latent coordinates, but VDAESampler was fitted "
+                f"with n_components_={self.n_components_}."
+            )
+        decoded = predict_numpy(self.decoder_, Z.astype(np.float64, copy=False))
+        return decoded.astype(Z.dtype, copy=False)
+
+    def local_covariance(self, X):
+        """Learned step covariance ``C(psi(x)) = L L^T`` at each point.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        C : ndarray of shape (n_samples, n_components_, n_components_)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        factor = self._factor(self.covariance_network_, self._embed(X))
+        return factor @ np.swapaxes(factor, 1, 2)
+
+    def target_covariance(self, X):
+        """``covariance_scale * Sigma*(psi(x))``, the KL target of each point.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        S : ndarray of shape (n_samples, n_components_, n_components_)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        return self.covariance_scale * self._sigma(self._embed(X))
+
+    def kl_divergence(self, X, initial=False):
+        """Per-sample KL term of the ELBO, ``KL(N(0, C) || N(0, alpha Sigma*))``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        initial : bool, default=False
+            Evaluate the covariance network as initialised, before training
+            (for diagnostics).
+
+        Returns
+        -------
+        kl : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        Z = self._embed(X)
+        network = (
+            self._initial_covariance_network if initial else self.covariance_network_
+        )
+        inverse, log_det = target_factors(self._sigma(Z), self.covariance_scale)
+        factor = torch.as_tensor(self._factor(network, Z))
+        return gaussian_kl(
+            factor, torch.as_tensor(inverse), torch.as_tensor(log_det)
+        ).numpy()
+
+    def random_walk(self, X_start, n_steps, random_state=None):
+        """Walk from each starting point (Algorithm 2) and return the whole path.
+
+        Parameters
+        ----------
+        X_start : array-like of shape (n_start, n_features)
+            Starting points.
+        n_steps : int
+            Number of steps, ``>= 0``.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the steps' noise.
+
+        Returns
+        -------
+        path : ndarray of shape (n_steps + 1, n_start, n_features)
+            ``path[0]`` is ``X_start``; dtype follows ``X_start``.
+        """
+        check_is_fitted(self)
+        n_steps = _check_count(n_steps, "n_steps", minimum=0)
+        X = validate_data(self, X_start, reset=False, dtype=_FLOAT_DTYPES)
+        generator = self._generator(check_private_random_state(random_state))
+        path = walk(
+            self._embed,
+            self.covariance_network_,
+            self.decoder_,
+            X.astype(np.float64),
+            n_steps,
+            generator,
+        )
+        return path.astype(X.dtype, copy=False)
+
+    def sample(self, n_samples=1, n_steps=10, random_state=None, seeds=None):
+        """Draw samples: the end points of random walks of ``n_steps`` steps.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of walkers, ``>= 1``.
+        n_steps : int, default=10
+            Steps per walker, ``>= 0``.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the choice of starting points and the steps.
+        seeds : array-like of shape (n_seeds, n_features) or None, default=None
+            Starting points; each walker starts from one drawn uniformly among
+            them (one seed: cluster-conditional sampling). ``None`` draws the
+            starting points among the training data.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_in_)
+            Samples, float64 (or the dtype of ``seeds``).
+        """
+        check_is_fitted(self)
+        n_samples = _check_count(n_samples, "n_samples", minimum=1)
+        n_steps = _check_count(n_steps, "n_steps", minimum=0)
+        if seeds is None:
+            pool = self._train_X
+            dtype = np.float64
+        else:
+            seeds = validate_data(self, seeds, reset=False, dtype=_FLOAT_DTYPES)
+            pool = seeds.astype(np.float64)
+            dtype = seeds.dtype
+        random_state = check_private_random_state(random_state)
+        start = pool[random_state.randint(pool.shape[0], size=n_samples)]
+        generator = self._generator(random_state)
+        samples = walk(
+            self._embed,
+            self.covariance_network_,
+            self.decoder_,
+            start,
+            n_steps,
+            generator,
+            keep_path=False,
+        )
+        return samples.astype(dtype, copy=False)
+
+    def score_samples(self, X):
+        """Local evidence lower bound of each point returning to itself in one step.
+
+        ``-KL(N(0, C) || N(0, alpha Sigma*)) - E|g(psi(x) + L eps) - x|^2 / (2c)
+        - (m/2) log(2 pi c)``, the expectation computed by the ``2D`` symmetric
+        sigma points ``eps = +-sqrt(D) e_d``. Deterministic; each value depends on
+        its own row only (``Sigma*`` uses the training codes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Higher is better.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        X = X.astype(np.float64, copy=False)
+        Z = self._embed(X)
+        inverse, log_det = target_factors(self._sigma(Z), self.covariance_scale)
+        return local_elbo(
+            Z,
+            X,
+            inverse,
+            log_det,
+            self.covariance_network_,
+            self.decoder_,
+            self.noise_variance_,
+        )
+
+    def score(self, X, y=None):
+        """Mean of :meth:`score_samples`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    @property
+    def _n_features_out(self):
+        return self.n_components_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def _embed(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        return np.asarray(self.embedder_.transform(X), dtype=np.float64)
+
+    def _sigma(self, Z):
+        return local_second_moments(
+            self._latent_index, self._train_Z, Z, self.n_neighbors_, 0.0
+        ) + self.covariance_ridge_ * np.eye(self.n_components_)
+
+    @staticmethod
+    def _factor(network, Z):
+        with torch.no_grad():
+            return network(torch.as_tensor(Z, dtype=torch.float64)).numpy()
+
+    @staticmethod
+    def _generator(random_state):
+        return make_generator(seed_from(random_state), "cpu")
+
+
+def _check_count(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, Integral | np.integer):
+        raise TypeError(f"{name} must be an integer, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    return int(value)
+
+
+def _check_layer_sizes(sizes, name):
+    array = np.asarray(sizes)
+    if (
+        array.ndim != 1
+        or array.size == 0
+        or not np.issubdtype(array.dtype, np.integer)
+        or np.any(array < 1)
+    ):
+        raise ValueError(
+            f"{name} must be a non-empty sequence of positive integers, got {sizes!r}."
+        )
+    return [int(size) for size in array]
