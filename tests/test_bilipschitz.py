@@ -374,3 +374,27 @@ def test_scorer_of_a_collapsing_transformer_is_minus_infinity(no_runtime_warning
     assert BiLipschitzScore()(constant.fit(X), X) == -np.inf
     summary = BiLipschitzScore().distribution(constant, X)
     assert summary["median"] == np.inf
+
+
+def test_scorer_on_a_vdae_sampler_in_both_modes():
+    from skvdae import VDAESampler
+    from skvdae.datasets import make_loop
+
+    X, _ = make_loop(600, noise=0.005, random_state=0)
+    X_test, _ = make_loop(200, noise=0.005, random_state=1)
+    sampler = VDAESampler(
+        DiffusionMapEmbedder(solver="exact", n_components=2),
+        covariance_scale=100.0,
+        max_iter=600,
+        random_state=0,
+        device="cpu",
+    ).fit(X)
+    encoder = BiLipschitzScore(random_state=0)
+    # The loop's diffusion coordinates are a circle: no fold, unlike a projection.
+    assert encoder(sampler, X_test) > encoder(PCA(n_components=1).fit(X), X_test) + 0.5
+    decoder = BiLipschitzScore(mode="decoder", random_state=0)
+    report = decoder.distribution(sampler, X_test)
+    assert np.isfinite(decoder(sampler, X_test))
+    # A decoder that inverts the diffusion map is close to a local isometry
+    # up to scale along the curve.
+    assert report["median"] < 2.0
