@@ -11,7 +11,7 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_PIN)
-	$(BIN)/python -m pip install --quiet -e ".[test]" $(TORCH_PIN)
+	$(BIN)/python -m pip install --quiet -e ".[test,doc]" $(TORCH_PIN)
 	touch $@
 
 demo: $(BIN)/.installed

@@ -1,6 +1,7 @@
 """skvdae: variational diffusion autoencoders for scikit-learn."""
 
 from ._embedder import DiffusionMapEmbedder
+from ._persistence import ModelFileError, load_model, save_model
 from ._sampler import VDAESampler
 from ._version import __version__
 from .metrics import BiLipschitzScore, bilipschitz_constants
@@ -8,7 +9,10 @@ from .metrics import BiLipschitzScore, bilipschitz_constants
 __all__ = [
     "BiLipschitzScore",
     "DiffusionMapEmbedder",
+    "ModelFileError",
     "VDAESampler",
     "__version__",
     "bilipschitz_constants",
+    "load_model",
+    "save_model",
 ]

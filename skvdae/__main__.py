@@ -1,43 +1,26 @@
-"""Command line: ``python -m skvdae demo``."""
+"""Command line: ``python -m skvdae`` or the ``skvdae`` console script.
 
-import argparse
+Subcommands ``demo``, ``fit``, ``sample``, ``embed``, ``score`` and ``plot``;
+``python -m skvdae --help`` lists them. Exit codes, which scripts can rely on:
+
+- 0: success;
+- 1: unexpected error (a bug; ``--debug`` shows the traceback);
+- 2: usage error (unknown option, missing argument, unsupported suffix);
+- 3: bad input data (missing or unreadable file, non-numeric CSV, wrong shape
+  or feature count, parameters rejected for this data, unwritable output);
+- 4: bad model file (missing, not a skvdae model file, truncated or corrupt,
+  newer format version, wrong kind of model for the command);
+- 5: missing optional dependency (matplotlib for ``plot``);
+- 130: interrupted.
+
+The implementation lives in :mod:`skvdae._cli`.
+"""
+
 import sys
 
-from ._demo import run_demo
+from ._cli import build_parser, main
 
-
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m skvdae",
-        description="Variational diffusion autoencoders for scikit-learn.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser(
-        "demo",
-        help="fit a VDAESampler on a built-in loop, walk from one seed, write the "
-        "samples and a figure",
-    )
-    demo.add_argument("--out", default="demo_output", help="output folder")
-    demo.add_argument("--n-samples", type=int, default=2000)
-    demo.add_argument("--random-state", type=int, default=0)
-    demo.add_argument("--n-walkers", type=int, default=300)
-    demo.add_argument("--n-steps", type=int, default=30)
-    return parser
-
-
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        for path in run_demo(
-            args.out,
-            args.n_samples,
-            args.random_state,
-            n_walkers=args.n_walkers,
-            n_steps=args.n_steps,
-        ):
-            print(f"wrote {path}")
-    return 0
-
+__all__ = ["build_parser", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())
