@@ -287,6 +287,7 @@ def test_pickle_round_trip(small_sampler):
             assert not tensor.is_floating_point() or tensor.dtype == torch.float64
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_fit_loads_on_cpu():
     X, _ = make_loop(300, random_state=0)
