@@ -54,9 +54,10 @@ class DiffusionMapEmbedder(
     bandwidth : 'auto' or float, default='auto'
         Kernel scale ``eps`` in ``exp(-|x - y|^2 / eps)``. ``'auto'``: the
         median squared distance to the ``n_neighbors``-th neighbour, enlarged so
-        that every gap between groups of ``n_neighbors`` or more samples keeps a
-        kernel weight of at least ``exp(-1/2)`` (sparse stretches of the data stay
-        connected; a few outliers do not inflate it). The kernel is truncated
+        that every gap between parts of the data holding at least
+        ``max(n_neighbors, 1% of the samples)`` keeps a kernel weight of at least
+        ``exp(-1/2)`` (sparse stretches of the data stay connected; small groups
+        of outliers do not inflate it). The kernel is truncated
         where it falls below ``exp(-12)``, a radius, never a fixed neighbour count.
     alpha : float, default=1.0
         Density normalisation in ``[0, 1]``: 0 graph Laplacian, 0.5
