@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._exact import nystrom_extension, top_eigenvectors
 from ._graph import build_diffusion_graph, fit_neighbor_index, locality_order
+from ._model_file import SafeModelFileMixin
 from ._nn import ACTIVATIONS
 from ._random import check_private_random_state
 from ._spectral import diffusion_coordinates
@@ -27,7 +28,7 @@ from ._torch_utils import (
 
 
 class DiffusionMapEmbedder(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    SafeModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
     """Diffusion map of the data, learned by a network (SpectralNet) or solved exactly.
 
@@ -231,75 +232,6 @@ class DiffusionMapEmbedder(
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return self._embed(X.astype(np.float64, copy=False)).astype(X.dtype, copy=False)
-
-    def save(self, path):
-        """Write the fitted estimator to a safe model file (see :func:`save_model`).
-
-        Parameters
-        ----------
-        path : str or path-like
-            The file to write.
-
-        Returns
-        -------
-        path : str
-            The path written.
-
-        Examples
-        --------
-        >>> import os, tempfile
-        >>> import numpy as np
-        >>> from skvdae import DiffusionMapEmbedder
-        >>> theta = np.linspace(0, 2 * np.pi, 60, endpoint=False)
-        >>> X = np.c_[np.cos(theta), np.sin(theta)]
-        >>> model = DiffusionMapEmbedder(solver="exact", random_state=0).fit(X)
-        >>> path = model.save(os.path.join(tempfile.mkdtemp(), "model.skvdae"))
-        >>> loaded = DiffusionMapEmbedder.load(path)
-        >>> bool(np.array_equal(loaded.transform(X), model.transform(X)))
-        True
-        """
-        from ._persistence import save_model
-
-        return save_model(self, path)
-
-    @classmethod
-    def load(cls, path):
-        """Read a DiffusionMapEmbedder written by :meth:`save` (see :func:`load_model`).
-
-        Nothing from the file is executed: weights are read with
-        ``torch.load(weights_only=True)`` and arrays without pickle.
-
-        Parameters
-        ----------
-        path : str or path-like
-            A model file.
-
-        Returns
-        -------
-        estimator : DiffusionMapEmbedder
-            The fitted estimator.
-
-        Examples
-        --------
-        >>> import os, tempfile
-        >>> import numpy as np
-        >>> from skvdae import DiffusionMapEmbedder
-        >>> theta = np.linspace(0, 2 * np.pi, 60, endpoint=False)
-        >>> X = np.c_[np.cos(theta), np.sin(theta)]
-        >>> model = DiffusionMapEmbedder(solver="exact", random_state=0).fit(X)
-        >>> path = model.save(os.path.join(tempfile.mkdtemp(), "model.skvdae"))
-        >>> loaded = DiffusionMapEmbedder.load(path)
-        >>> bool(np.array_equal(loaded.transform(X), model.transform(X)))
-        True
-        """
-        from ._persistence import ModelFileError, load_model
-
-        estimator = load_model(path)
-        if not isinstance(estimator, cls):
-            raise ModelFileError(
-                f"{path!r} holds a {type(estimator).__name__}, not a {cls.__name__}."
-            )
-        return estimator
 
     @property
     def _n_features_out(self):

@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._embedder import DiffusionMapEmbedder
+from ._model_file import SafeModelFileMixin
 from ._nn import ACTIVATIONS
 from ._random import check_private_random_state
 from ._torch_utils import (
@@ -42,7 +43,9 @@ from ._vdae import (
 _FLOAT_DTYPES = [np.float64, np.float32]
 
 
-class VDAESampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class VDAESampler(
+    SafeModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Variational diffusion autoencoder: samples by a random walk on the manifold.
 
     On top of a frozen diffusion map ``psi`` (a :class:`DiffusionMapEmbedder`),
@@ -517,81 +520,6 @@ class VDAESampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         score : float
         """
         return float(np.mean(self.score_samples(X)))
-
-    def save(self, path):
-        """Write the fitted estimator to a safe model file (see :func:`save_model`).
-
-        Parameters
-        ----------
-        path : str or path-like
-            The file to write.
-
-        Returns
-        -------
-        path : str
-            The path written.
-
-        Examples
-        --------
-        >>> import os, tempfile
-        >>> import numpy as np
-        >>> from skvdae import DiffusionMapEmbedder, VDAESampler
-        >>> theta = np.linspace(0, 2 * np.pi, 60, endpoint=False)
-        >>> X = np.c_[np.cos(theta), np.sin(theta)]
-        >>> model = VDAESampler(
-        ...     DiffusionMapEmbedder(solver="exact"), max_iter=20, random_state=0
-        ... ).fit(X)
-        >>> path = model.save(os.path.join(tempfile.mkdtemp(), "model.skvdae"))
-        >>> loaded = VDAESampler.load(path)
-        >>> bool(np.array_equal(loaded.sample(3, random_state=0),
-        ...                     model.sample(3, random_state=0)))
-        True
-        """
-        from ._persistence import save_model
-
-        return save_model(self, path)
-
-    @classmethod
-    def load(cls, path):
-        """Read a VDAESampler written by :meth:`save` (see :func:`load_model`).
-
-        Nothing from the file is executed: weights are read with
-        ``torch.load(weights_only=True)`` and arrays without pickle.
-
-        Parameters
-        ----------
-        path : str or path-like
-            A model file.
-
-        Returns
-        -------
-        estimator : VDAESampler
-            The fitted estimator.
-
-        Examples
-        --------
-        >>> import os, tempfile
-        >>> import numpy as np
-        >>> from skvdae import DiffusionMapEmbedder, VDAESampler
-        >>> theta = np.linspace(0, 2 * np.pi, 60, endpoint=False)
-        >>> X = np.c_[np.cos(theta), np.sin(theta)]
-        >>> model = VDAESampler(
-        ...     DiffusionMapEmbedder(solver="exact"), max_iter=20, random_state=0
-        ... ).fit(X)
-        >>> path = model.save(os.path.join(tempfile.mkdtemp(), "model.skvdae"))
-        >>> loaded = VDAESampler.load(path)
-        >>> bool(np.array_equal(loaded.sample(3, random_state=0),
-        ...                     model.sample(3, random_state=0)))
-        True
-        """
-        from ._persistence import ModelFileError, load_model
-
-        estimator = load_model(path)
-        if not isinstance(estimator, cls):
-            raise ModelFileError(
-                f"{path!r} holds a {type(estimator).__name__}, not a {cls.__name__}."
-            )
-        return estimator
 
     @property
     def _n_features_out(self):
