@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 from sklearn.svm import SVC
 
+from skvdae.datasets import gaussian_grid_centres, grid_nearest_centre
 from skvdae.metrics import (
     bilipschitz_constants,
     bilipschitz_summary,
@@ -133,8 +134,6 @@ def grid_quality(X, n_centres=25):
     standard deviation of the high-quality samples around their centre, per
     coordinate, averaged over the reached modes (the truth is ``GRID_SIGMA``).
     """
-    from skvdae.datasets import gaussian_grid_centres, grid_nearest_centre
-
     distance, index = grid_nearest_centre(X)
     high = distance <= HIGH_QUALITY_SIGMAS * GRID_SIGMA
     counts = np.bincount(index[high], minlength=n_centres)

@@ -7,6 +7,7 @@ samples. A model that fails to fit (a diverging loss, say) is recorded with
 its error and the run goes on.
 """
 
+import os
 import platform
 import time
 import traceback
@@ -154,8 +155,6 @@ def machine_description():
 
 
 def _cpu_count():
-    import os
-
     return (
         len(os.sched_getaffinity(0))
         if hasattr(os, "sched_getaffinity")
