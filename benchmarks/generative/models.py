@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .baselines import GANDRS, WGANGP, GaussianVAE, HypersphericalVAE
-from .tasks import PAPER_NET
+from .tasks import PAPER_NET, build_vdae
 
 __all__ = ["LATENT_WALK_STEP", "MODELS", "VAE_DECODER_VARIANCE", "ModelSpec"]
 
@@ -83,10 +83,6 @@ def _iterations(task, profile, wgan=False):
 # --------------------------------------------------------------------------
 
 
-def _build_vdae(task, profile, seed):
-    return task.vdae(profile, seed)
-
-
 def _sample_vdae(model, task, n, seed):
     return model.sample(n, n_steps=task.n_steps, random_state=seed)
 
@@ -105,11 +101,15 @@ def _walk_vdae(model, X_start, n_steps, seed):
 # --------------------------------------------------------------------------
 
 
-def _prior(model, n, rng):
-    Z = rng.standard_normal((n, model.latent_dim))
+def _onto_latent_space(model, Z):
+    """The hyperspherical VAE's latent points live on the unit sphere."""
     if isinstance(model, HypersphericalVAE):
         Z /= np.linalg.norm(Z, axis=1, keepdims=True)
     return Z
+
+
+def _prior(model, n, rng):
+    return _onto_latent_space(model, rng.standard_normal((n, model.latent_dim)))
 
 
 def _latent_pairs_prior(model, X_test, seed):
@@ -120,10 +120,8 @@ def _latent_pairs_prior(model, X_test, seed):
 def _latent_walk(model, Z0, n_steps, rng):
     path = [Z0]
     for _ in range(n_steps):
-        Z = path[-1] + LATENT_WALK_STEP * rng.standard_normal(Z0.shape)
-        if isinstance(model, HypersphericalVAE):
-            Z /= np.linalg.norm(Z, axis=1, keepdims=True)
-        path.append(Z)
+        step = LATENT_WALK_STEP * rng.standard_normal(Z0.shape)
+        path.append(_onto_latent_space(model, path[-1] + step))
     return np.stack([model.inverse_transform(Z) for Z in path])
 
 
@@ -198,7 +196,7 @@ MODELS = {
         ModelSpec(
             "vdae",
             "VDAE",
-            _build_vdae,
+            build_vdae,
             "vdae",
             _sample_vdae,
             _latent_pairs_vdae,

@@ -29,7 +29,7 @@ from skvdae.datasets import (
     torus_distance,
 )
 
-__all__ = ["PROFILES", "TASKS", "Profile", "Split", "Task", "get_profile"]
+__all__ = ["PROFILES", "TASKS", "Profile", "Split", "Task", "build_vdae", "get_profile"]
 
 GRID_SIGMA = 0.05
 
@@ -185,8 +185,10 @@ class Task:
     intrinsic_dim : int
         Dimension of the data manifold; the hyperspherical VAE gets the sphere
         ``S^intrinsic_dim``.
-    vdae : callable
-        ``vdae(profile, seed) -> VDAESampler``, unfitted.
+    vdae : dict
+        Settings of the VDAE, read by :func:`build_vdae`: ``covariance_scale``,
+        optionally ``noise_variance`` and ``max_iter``, and parameters of its
+        :class:`~skvdae.DiffusionMapEmbedder`.
     n_steps : int
         Random-walk steps per VDAE sample.
     n_components : int
@@ -364,30 +366,27 @@ def _video_distance(X, profile):
 # --------------------------------------------------------------------------
 
 
-def _vdae(
-    n_components,
-    *,
-    covariance_scale,
-    max_iter=1000,
-    noise_variance="auto",
-    **embedder_params,
-):
-    """A VDAE builder; ``max_iter`` is scaled by the profile's ``vdae_iter_scale``."""
-
-    def build(profile, seed):
-        embedder = DiffusionMapEmbedder(
-            n_components, solver="exact", random_state=seed, **embedder_params
-        )
-        return VDAESampler(
-            embedder,
-            covariance_scale=covariance_scale,
-            noise_variance=noise_variance,
-            max_iter=max(1, round(max_iter * profile.vdae_iter_scale)),
-            device="cpu",
-            random_state=seed,
-        )
-
-    return build
+def build_vdae(task, profile, seed):
+    """The task's unfitted VDAE: ``task.n_components`` exact diffusion
+    coordinates and the settings of ``task.vdae``, its ``max_iter`` (default
+    1000) scaled by the profile's ``vdae_iter_scale``."""
+    settings = dict(task.vdae)
+    max_iter = settings.pop("max_iter", 1000)
+    sampler_params = {
+        key: settings.pop(key)
+        for key in ("covariance_scale", "noise_variance")
+        if key in settings
+    }
+    embedder = DiffusionMapEmbedder(
+        task.n_components, solver="exact", random_state=seed, **settings
+    )
+    return VDAESampler(
+        embedder,
+        max_iter=max(1, round(max_iter * profile.vdae_iter_scale)),
+        device="cpu",
+        random_state=seed,
+        **sampler_params,
+    )
 
 
 #: Networks of the baselines: one hidden layer of 512 tanh units (the VDAE
@@ -409,7 +408,7 @@ TASKS = {
         distance_note="to the curve",
         true_betti=(1, 1),
         intrinsic_dim=1,
-        vdae=_vdae(2, covariance_scale=1000.0),
+        vdae={"covariance_scale": 1000.0},
         n_steps=20,
         n_components=2,
     ),
@@ -421,7 +420,7 @@ TASKS = {
         distance_note="to the sphere",
         true_betti=(1, 0, 1),
         intrinsic_dim=2,
-        vdae=_vdae(3, covariance_scale=100.0),
+        vdae={"covariance_scale": 100.0},
         n_steps=20,
         n_components=3,
     ),
@@ -433,7 +432,7 @@ TASKS = {
         distance_note="to the torus",
         true_betti=(1, 2, 1),
         intrinsic_dim=2,
-        vdae=_vdae(8, covariance_scale=100.0, max_iter=2000),
+        vdae={"covariance_scale": 100.0, "max_iter": 2000},
         n_steps=20,
         n_components=8,
     ),
@@ -445,7 +444,7 @@ TASKS = {
         distance_note="to the nearest mesh vertex",
         true_betti=(1, 0, 1),
         intrinsic_dim=2,
-        vdae=_vdae(8, covariance_scale=100.0),
+        vdae={"covariance_scale": 100.0},
         n_steps=20,
         n_components=8,
     ),
@@ -457,7 +456,7 @@ TASKS = {
         distance_note="to the nearest centre",
         true_betti=(25, 0),
         intrinsic_dim=1,
-        vdae=_vdae(24, covariance_scale=100.0, bandwidth=0.1),
+        vdae={"covariance_scale": 100.0, "bandwidth": 0.1},
         n_steps=20,
         n_components=24,
         kind="grid",
@@ -472,7 +471,7 @@ TASKS = {
         distance_note="to the nearest frame of a dense rendering",
         true_betti=(1, 1),
         intrinsic_dim=1,
-        vdae=_vdae(2, covariance_scale=100.0, max_iter=300, noise_variance=0.01),
+        vdae={"covariance_scale": 100.0, "max_iter": 300, "noise_variance": 0.01},
         n_steps=10,
         n_components=2,
         kind="video",
@@ -485,7 +484,7 @@ TASKS = {
         distance_note="",
         true_betti=None,
         intrinsic_dim=7,
-        vdae=_vdae(10, covariance_scale=0.3),
+        vdae={"covariance_scale": 0.3},
         n_steps=5,
         n_components=10,
         kind="digits",
