@@ -17,7 +17,11 @@ from ._graph import build_diffusion_graph, fit_neighbor_index, locality_order
 from ._model_file import SafeModelFileMixin
 from ._nn import ACTIVATIONS
 from ._random import check_private_random_state
-from ._spectral import diffusion_coordinates
+from ._spectral import (
+    MAX_GEOMETRIC_COMPONENTS,
+    auto_n_components,
+    diffusion_coordinates,
+)
 from ._spectralnet import hidden_features, train_spectralnet
 from ._torch_utils import (
     VALID_DEVICES,
@@ -47,19 +51,34 @@ class DiffusionMapEmbedder(
 
     Parameters
     ----------
-    n_components : int, default=2
+    n_components : int or 'auto', default='auto'
         Number of diffusion coordinates ``D`` (the constant eigenvector is
-        always dropped).
+        always dropped). ``'auto'`` chooses it from the spectrum: one
+        coordinate per connected component beyond the first (they separate the
+        clusters), then the shortest run of leading coordinates that holds
+        every one that is not a harmonic of those before it (a local linear
+        regression test), completed to its near-degenerate multiplet and
+        capped at 10 beyond the components; see the user guide. A circle gets
+        2, a sphere 3, 25 separate clusters at least 24. The number chosen is
+        ``n_components_``.
     n_neighbors : int, default=10
         Neighbour rank used by ``bandwidth='auto'``.
     bandwidth : 'auto' or float, default='auto'
-        Kernel scale ``eps`` in ``exp(-|x - y|^2 / eps)``. ``'auto'``: the
-        median squared distance to the ``n_neighbors``-th neighbour, enlarged so
-        that every gap between parts of the data holding at least
-        ``max(n_neighbors, 1% of the samples)`` keeps a kernel weight of at least
-        ``exp(-1/2)`` (sparse stretches of the data stay connected; small groups
-        of outliers do not inflate it). The kernel is truncated
-        where it falls below ``exp(-12)``, a radius, never a fixed neighbour count.
+        Kernel scale ``eps`` in ``exp(-|x - y|^2 / eps)``. ``'auto'``: edges of
+        the minimum spanning forest of the ``n_neighbors``-nearest-neighbour
+        graph longer than 3 times the ``n_neighbors``-th neighbour distance at
+        their nearer end are gaps; cutting them leaves groups, and groups of
+        fewer than 5 samples are outliers. ``eps`` is the 99% quantile of the
+        squared ``n_neighbors``-th neighbour distance over the other samples,
+        enlarged only where an edge inside a group would otherwise fall below
+        a kernel weight of ``exp(-6)``. Outliers and gaps never enter it: one
+        far point does not flatten the kernel of the rest, and clusters whose
+        gaps are much longer than their neighbour distances stay separate
+        components. The kernel is truncated where it falls below ``exp(-12)``,
+        a radius, never a fixed neighbour count. Connected components of the
+        kernel graph with fewer than 5 samples (for any bandwidth) are
+        outliers: they are left out of the diffusion map
+        (``component_labels_ == -1``).
     alpha : float, default=1.0
         Density normalisation in ``[0, 1]``: 0 graph Laplacian, 0.5
         Fokker-Planck, 1 Laplace-Beltrami.
@@ -88,13 +107,21 @@ class DiffusionMapEmbedder(
 
     Attributes
     ----------
-    eigenvalues_ : ndarray of shape (n_components,)
+    n_components_ : int
+        The number of diffusion coordinates ``D``.
+    eigenvalues_ : ndarray of shape (n_components_,)
         ``lambda_1 >= ... >= lambda_D`` of the Markov matrix (constant dropped).
     bandwidth_ : float
         The kernel scale used.
     n_connected_components_ : int
-        Connected components of the kernel graph. Each adds an eigenvalue 1,
-        whose eigenvector separates the components.
+        Connected components of the kernel graph, outliers left out. Each adds
+        an eigenvalue 1, whose eigenvector separates the components.
+    component_labels_ : ndarray of shape (n_samples,)
+        The component of each training sample, ``0 ..
+        n_connected_components_ - 1``, or ``-1`` for an outlier.
+    n_outliers_ : int
+        Training samples left out of the diffusion map: those in connected
+        components of fewer than 5 samples. They are embedded like new points.
     n_iter_ : int
         SpectralNet steps taken, or for ``'exact'`` the number of linear solves
         of the shift-invert eigensolver (1 for a dense eigendecomposition).
@@ -130,7 +157,10 @@ class DiffusionMapEmbedder(
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "bandwidth": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "alpha": [Interval(Real, 0, 1, closed="both")],
@@ -148,7 +178,7 @@ class DiffusionMapEmbedder(
 
     def __init__(
         self,
-        n_components=2,
+        n_components="auto",
         *,
         n_neighbors=10,
         bandwidth="auto",
@@ -235,7 +265,7 @@ class DiffusionMapEmbedder(
 
     @property
     def _n_features_out(self):
-        return self.n_components
+        return self.n_components_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -255,6 +285,13 @@ class DiffusionMapEmbedder(
         graph = build_diffusion_graph(
             X, nn_index, self.n_neighbors, self.bandwidth, self.alpha
         )
+        labels = np.full(X.shape[0], -1, dtype=np.intp)
+        labels[graph.inliers] = graph.component_labels
+        X_all = X
+        if graph.inliers.size < X.shape[0]:
+            X = X[graph.inliers]
+            nn_index = fit_neighbor_index(X)
+        self._check_graph(graph)
         if self.solver == "exact":
             psi, eigenvalues = self._fit_exact(graph, random_state)
             self._nn_index = nn_index
@@ -269,20 +306,30 @@ class DiffusionMapEmbedder(
             train_embedding = None
         self.bandwidth_ = graph.bandwidth
         self.n_connected_components_ = graph.n_connected_components
+        original_rows = np.empty_like(order)
+        original_rows[order] = np.arange(order.size)
+        self.component_labels_ = labels[original_rows]
+        self.n_outliers_ = int(np.sum(labels < 0))
         if self.verbose:
             print(
                 f"[DiffusionMapEmbedder] bandwidth {graph.bandwidth:.3e}, "
-                f"{graph.affinity.nnz / X.shape[0]:.1f} edges per sample, "
-                f"{graph.n_connected_components} component(s), eigenvalues "
+                f"{graph.affinity.nnz / graph.inliers.size:.1f} edges per sample, "
+                f"{graph.n_connected_components} component(s), "
+                f"{self.n_outliers_} outlier(s), {self.n_components_} "
+                f"coordinate(s), eigenvalues "
                 f"{np.array2string(eigenvalues, precision=6)}"
             )
         if not return_embedding:
             return None
         if train_embedding is None:
             train_embedding = predict_numpy(self.network_, X)
-        original_rows = np.empty_like(order)
-        original_rows[order] = np.arange(order.size)
-        return train_embedding[original_rows].astype(output_dtype, copy=False)
+        embedding = np.empty((X_all.shape[0], self.n_components_))
+        embedding[graph.inliers] = train_embedding
+        outliers = labels < 0
+        if outliers.any():
+            # Outliers are not in the graph: they are embedded as new points.
+            embedding[outliers] = self._embed(X_all[outliers])
+        return embedding[original_rows].astype(output_dtype, copy=False)
 
     def _check_fit_data(self, X):
         n_samples = X.shape[0]
@@ -296,7 +343,7 @@ class DiffusionMapEmbedder(
                 f"n_neighbors={self.n_neighbors} must be smaller than n_samples="
                 f"{n_samples}."
             )
-        if self.n_components >= n_samples - 1:
+        if self.n_components != "auto" and self.n_components >= n_samples - 1:
             raise ValueError(
                 f"n_components={self.n_components} must be smaller than n_samples - 1 "
                 f"= {n_samples - 1} (the constant eigenvector is dropped)."
@@ -310,11 +357,39 @@ class DiffusionMapEmbedder(
                     f"integers, got {self.hidden_layer_sizes!r}."
                 )
 
+    def _check_graph(self, graph):
+        n_inliers = graph.inliers.size
+        if self.n_components != "auto" and self.n_components >= n_inliers - 1:
+            raise ValueError(
+                f"n_components={self.n_components} must be smaller than the "
+                f"number of samples outside outlier groups less one, "
+                f"{n_inliers - 1}."
+            )
+
+    def _n_candidates(self, graph):
+        """Coordinates to compute before ``n_components='auto'`` chooses."""
+        if self.n_components != "auto":
+            return self.n_components
+        wanted = graph.n_connected_components - 1 + MAX_GEOMETRIC_COMPONENTS
+        return max(1, min(wanted, graph.inliers.size - 2))
+
+    def _leading_coordinates(self, graph, random_state):
+        """Exact leading coordinates: ``(psi, eigenvalues, n_solves)``."""
+        n_candidates = self._n_candidates(graph)
+        vectors, _, n_solves = top_eigenvectors(graph, n_candidates + 1, random_state)
+        _, _, eigenvalues, psi = diffusion_coordinates(vectors, graph, n_candidates)
+        return psi, eigenvalues, n_solves
+
+    def _choose_n_components(self, psi, eigenvalues, graph):
+        if self.n_components != "auto":
+            return self.n_components
+        return auto_n_components(psi, eigenvalues, graph.n_connected_components)
+
     def _fit_exact(self, graph, random_state):
-        vectors, n_solves = top_eigenvectors(graph, self.n_components + 1, random_state)
-        _, _, eigenvalues, psi = diffusion_coordinates(
-            vectors, graph, self.n_components
-        )
+        psi, eigenvalues, n_solves = self._leading_coordinates(graph, random_state)
+        n_components = self._choose_n_components(psi, eigenvalues, graph)
+        psi, eigenvalues = psi[:, :n_components], eigenvalues[:n_components]
+        self.n_components_ = n_components
         self._set_eigenvalues(eigenvalues)
         self.n_iter_ = max(n_solves, 1)
         self.network_ = None
@@ -322,10 +397,16 @@ class DiffusionMapEmbedder(
         return psi, eigenvalues
 
     def _fit_spectralnet(self, X, graph, random_state):
+        if self.n_components == "auto":
+            psi, eigenvalues, _ = self._leading_coordinates(graph, random_state)
+            n_components = self._choose_n_components(psi, eigenvalues, graph)
+        else:
+            n_components = self.n_components
+        self.n_components_ = n_components
         network, n_iter, losses = train_spectralnet(
             X,
             graph,
-            n_outputs=self.n_components + 1,
+            n_outputs=n_components + 1,
             hidden_layer_sizes=[int(size) for size in self.hidden_layer_sizes],
             activation=self.activation,
             batch_size=self.batch_size,
@@ -338,7 +419,7 @@ class DiffusionMapEmbedder(
         features, network = hidden_features(network, X)
         try:
             coef, offset, eigenvalues, _ = diffusion_coordinates(
-                features, graph, self.n_components
+                features, graph, n_components
             )
         except np.linalg.LinAlgError as error:
             raise ValueError(
@@ -355,7 +436,7 @@ class DiffusionMapEmbedder(
     def _set_eigenvalues(self, eigenvalues):
         if not np.all(np.isfinite(eigenvalues)) or eigenvalues[-1] <= 0.0:
             raise ValueError(
-                f"The {self.n_components} leading non-trivial eigenvalues are not all "
+                f"The {eigenvalues.size} leading non-trivial eigenvalues are not all "
                 f"positive ({eigenvalues}); reduce n_components or enlarge the "
                 "bandwidth."
             )

@@ -19,48 +19,82 @@ _SHIFT = -1e-8
 _NYSTROM_CHUNK = 4096
 
 
-def symmetric_kernel_operator(graph):
+def symmetric_kernel_operator(affinity, degrees):
     """``A = D^-1/2 W^(alpha) D^-1/2``, similar to the Markov matrix ``P``."""
-    inv_sqrt = 1.0 / np.sqrt(graph.degrees)
-    return (sparse.diags(inv_sqrt) @ graph.affinity @ sparse.diags(inv_sqrt)).tocsc()
+    inv_sqrt = sparse.diags(1.0 / np.sqrt(degrees))
+    return (inv_sqrt @ affinity @ inv_sqrt).tocsc()
 
 
 def top_eigenvectors(graph, n_eigenvectors, random_state):
     """Right eigenvectors ``psi`` of ``P`` for the largest eigenvalues.
+
+    The graph's connected components are solved one at a time (``P`` is block
+    diagonal): each contributes its constant vector, of eigenvalue 1, and its
+    leading non-trivial eigenvectors; the union is sorted. This finds every
+    copy of the eigenvalue 1 exactly, which a Lanczos iteration on the whole
+    graph can miss.
 
     Parameters
     ----------
     graph : DiffusionGraph
     n_eigenvectors : int
     random_state : RandomState
-        Seeds ARPACK's starting vector.
+        Seeds ARPACK's starting vectors.
 
     Returns
     -------
     psi : ndarray of shape (n_samples, n_eigenvectors)
-        ``D^-1/2 v`` for the eigenvectors ``v`` of ``A``, any order.
+        ``D^-1/2 v`` for the eigenvectors ``v`` of ``A``, each supported on one
+        component, by decreasing eigenvalue.
+    eigenvalues : ndarray of shape (n_eigenvectors,)
+        Their eigenvalues, decreasing.
     n_solves : int
-        Number of linear solves of the shift-invert iteration, or of products
-        with ``A`` when the factorisation did not fit in memory and plain
-        Lanczos took over; 0 for a dense solve.
+        Number of linear solves of the shift-invert iterations, or of products
+        with ``A`` where the factorisation did not fit in memory and plain
+        Lanczos took over; 0 for dense solves.
     """
-    symmetric = symmetric_kernel_operator(graph)
+    labels = graph.component_labels
+    n_samples = labels.size
+    columns, values, n_solves = [], [], 0
+    for component in range(graph.n_connected_components):
+        rows = np.flatnonzero(labels == component)
+        affinity = graph.affinity[rows][:, rows]
+        degrees = graph.degrees[rows]
+        wanted = min(n_eigenvectors, rows.size)
+        if wanted == 1:
+            vectors, eigenvalues = np.sqrt(degrees)[:, None], np.ones(1)
+        else:
+            vectors, eigenvalues, solves = _component_eigenvectors(
+                symmetric_kernel_operator(affinity, degrees), wanted, random_state
+            )
+            n_solves += solves
+        for vector, value in zip(vectors.T, eigenvalues, strict=True):
+            column = np.zeros(n_samples)
+            column[rows] = vector / np.sqrt(degrees)
+            columns.append(column)
+            values.append(value)
+    values = np.asarray(values)
+    keep = np.argsort(-values, kind="stable")[:n_eigenvectors]
+    return np.stack([columns[i] for i in keep], axis=1), values[keep], n_solves
+
+
+def _component_eigenvectors(symmetric, n_eigenvectors, random_state):
     n_samples = symmetric.shape[0]
     if n_samples <= _DENSE_MAX_SAMPLES or 3 * n_eigenvectors >= n_samples:
-        _, vectors = linalg.eigh(
+        eigenvalues, vectors = linalg.eigh(
             symmetric.toarray(),
             subset_by_index=[n_samples - n_eigenvectors, n_samples - 1],
         )
-        n_solves = 0
-    else:
-        v0 = random_state.uniform(-1.0, 1.0, size=n_samples)
-        try:
-            vectors, n_solves = _shift_invert_lanczos(symmetric, n_eigenvectors, v0)
-        except MemoryError:
-            # Dense graphs in 3 or more intrinsic dimensions can make the sparse
-            # factorisation too large; plain Lanczos needs only products with A.
-            vectors, n_solves = _plain_lanczos(symmetric, n_eigenvectors, v0)
-    return vectors / np.sqrt(graph.degrees)[:, None], n_solves
+        return vectors, eigenvalues, 0
+    v0 = random_state.uniform(-1.0, 1.0, size=n_samples)
+    try:
+        vectors, n_solves = _shift_invert_lanczos(symmetric, n_eigenvectors, v0)
+    except MemoryError:
+        # Dense graphs in 3 or more intrinsic dimensions can make the sparse
+        # factorisation too large; plain Lanczos needs only products with A.
+        vectors, n_solves = _plain_lanczos(symmetric, n_eigenvectors, v0)
+    eigenvalues = np.einsum("ij,ij->j", vectors, symmetric @ vectors)
+    return vectors, eigenvalues, n_solves
 
 
 def _shift_invert_lanczos(symmetric, n_eigenvectors, v0):

@@ -6,12 +6,12 @@ neighbours: a kNN truncation cuts the kernel at a small radius in dense regions 
 a large one in sparse regions, which breaks the density-free (alpha = 1) limit.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import (
-    breadth_first_order,
     connected_components,
     minimum_spanning_tree,
 )
@@ -21,9 +21,23 @@ from sklearn.neighbors import NearestNeighbors
 # Kernel values below exp(-KERNEL_CUTOFF) ~ 6e-6 of the peak are dropped.
 KERNEL_CUTOFF = 12.0
 
-# Gaps between parts of the data smaller than this fraction of the samples only
-# need to stay within the truncation radius (see auto_bandwidth).
-_MIN_GROUP_FRACTION = 0.01
+# An edge of the neighbours' minimum spanning forest longer than this many
+# times the k-th neighbour distance of its nearer end is a gap between separate
+# parts of the data (see auto_bandwidth).
+GAP_RATIO = 3.0
+
+# Connected groups of fewer samples are outliers: left out of the diffusion map.
+MIN_CLUSTER_SIZE = 5
+
+# All but this share of the samples keep their k-th neighbour at a kernel weight
+# of at least exp(-1); the rest are the tails of the sparsest parts.
+_SPARSE_QUANTILE = 0.99
+
+# Edges inside a group keep a kernel weight of at least exp(-_CONNECT_WEIGHT).
+_CONNECT_WEIGHT = 6.0
+
+# A kernel whose mean weight over nearly all pairs exceeds this is "flat".
+_FLAT_WEIGHT = 0.9
 
 # Above this many features a KD-tree loses to scikit-learn's tree/brute search.
 _KDTREE_MAX_FEATURES = 12
@@ -31,23 +45,29 @@ _KDTREE_MAX_FEATURES = 12
 
 @dataclass
 class DiffusionGraph:
-    """The alpha-normalised kernel graph of a training set.
+    """The alpha-normalised kernel graph of a training set, outliers left out.
 
     Attributes
     ----------
-    affinity : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
+    affinity : scipy.sparse.csr_matrix of shape (n_inliers, n_inliers)
         Symmetric ``W^(alpha)``, self-loops included.
-    degrees : ndarray of shape (n_samples,)
+    degrees : ndarray of shape (n_inliers,)
         Row sums of ``affinity``; the stationary distribution is
         ``degrees / degrees.sum()``.
-    log_kernel_density : ndarray of shape (n_samples,)
+    log_kernel_density : ndarray of shape (n_inliers,)
         ``log q_i``, the log row sums of the un-normalised kernel.
     bandwidth : float
         The kernel scale ``eps`` in ``exp(-|x - y|^2 / eps)``.
     radius : float
         The truncation radius ``sqrt(KERNEL_CUTOFF * eps)``.
     n_connected_components : int
-        Connected components of the truncated kernel graph.
+        Connected components of the graph of the inliers.
+    component_labels : ndarray of shape (n_inliers,)
+        The component of each inlier, ``0 .. n_connected_components - 1``,
+        numbered by their first sample.
+    inliers : ndarray of shape (n_inliers,)
+        Rows of the training set in the graph: those outside a connected
+        component of fewer than ``MIN_CLUSTER_SIZE`` samples.
     """
 
     affinity: sparse.csr_matrix
@@ -56,10 +76,8 @@ class DiffusionGraph:
     bandwidth: float
     radius: float
     n_connected_components: int
-
-    @property
-    def stationary_distribution(self):
-        return self.degrees / self.degrees.sum()
+    component_labels: np.ndarray
+    inliers: np.ndarray
 
 
 def locality_order(X):
@@ -78,24 +96,27 @@ def fit_neighbor_index(X):
 
 
 def auto_bandwidth(nn_index, n_neighbors):
-    """The ``'auto'`` bandwidth rule.
+    """The ``'auto'`` bandwidth rule: the scale of the dense parts, gaps kept open.
 
-    Let ``d_k(x_i)`` be the distance from ``x_i`` to its ``k = n_neighbors``-th
+    Let ``r_i`` be the distance from ``x_i`` to its ``k = n_neighbors``-th
     nearest neighbour, and consider the minimum spanning forest of the
-    k-nearest-neighbour graph. Then::
+    k-nearest-neighbour graph. A forest edge ``(i, j)`` longer than
+    ``GAP_RATIO * min(r_i, r_j)`` is a *gap*: it is much longer than the
+    neighbour distances on at least one of its sides. Cutting the gaps splits the
+    data into groups; groups of fewer than ``MIN_CLUSTER_SIZE`` samples are
+    outliers. Then::
 
-        eps = max(median_i d_k(x_i)^2, 2 L_group^2, L_any^2 / KERNEL_CUTOFF)
+        eps = max(quantile_99%_i r_i^2, max_e L_e^2 / 6)
 
-    where ``L_group`` is the longest forest edge with at least
-    ``max(k, n_samples / 100)`` samples on each side and ``L_any`` the longest
-    edge overall. Dense regions set the
-    scale (the median term); a gap between two groups of ``k`` or more samples
-    keeps a kernel weight of at least ``exp(-1/2)``, so sparse stretches of a
-    manifold stay well connected and their density estimates are not starved;
-    small groups of outliers (under 1% of the data, such as the tail of a noise
-    distribution) are only kept inside the truncation radius, so they cannot
-    inflate the bandwidth of everything else.
-    Components that are separate in the k-nearest-neighbour graph stay separate.
+    the quantile over the samples of the other groups, the maximum over the
+    forest edges inside them. The first term gives the k-th neighbour of all
+    but the sparsest 1% of the samples a kernel weight of at least ``exp(-1)``:
+    the density estimates that ``alpha = 1`` divides by stay reliable in the
+    sparse parts of a manifold. The second keeps both ends of every non-gap
+    edge at a weight of at least ``exp(-6)``, so that sparse stretches stay
+    connected. No term sees an outlier or a gap, so one far point cannot
+    flatten the kernel of the rest, and clusters whose gaps are much longer
+    than their neighbour distances stay separate components.
 
     Parameters
     ----------
@@ -109,31 +130,41 @@ def auto_bandwidth(nn_index, n_neighbors):
     bandwidth : float
         Zero when more than half of the samples have ``n_neighbors`` exact
         duplicates; the caller reports that.
+
+    Examples
+    --------
+    One far point does not change the scale of a circle:
+
+    >>> import numpy as np
+    >>> from sklearn.neighbors import NearestNeighbors
+    >>> from skvdae._graph import auto_bandwidth
+    >>> theta = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    >>> circle = np.c_[np.cos(theta), np.sin(theta)]
+    >>> alone = auto_bandwidth(NearestNeighbors().fit(circle), 10)
+    >>> index = NearestNeighbors().fit(np.r_[circle, [[100.0, 100.0]]])
+    >>> bool(np.isclose(auto_bandwidth(index, 10), alone))
+    True
     """
     distances, indices = nn_index.kneighbors(n_neighbors=n_neighbors)
-    median_scale = float(np.median(distances[:, -1] ** 2))
-    lengths, smaller_side = _spanning_forest_edges(distances, indices)
-    if lengths.size == 0:
-        return median_scale
-    min_group = max(n_neighbors, int(np.ceil(_MIN_GROUP_FRACTION * len(distances))))
-    group_gaps = lengths[smaller_side >= min_group]
-    longest_group_gap = float(group_gaps.max()) if group_gaps.size else 0.0
-    return max(
-        median_scale,
-        2.0 * longest_group_gap**2,
-        float(lengths.max()) ** 2 / KERNEL_CUTOFF,
+    scale = distances[:, -1]
+    first, second, lengths = _spanning_forest_edges(distances, indices)
+    gap = lengths > GAP_RATIO * np.minimum(scale[first], scale[second])
+    n_samples = len(scale)
+    kept = sparse.coo_matrix(
+        (np.ones(int((~gap).sum())), (first[~gap], second[~gap])),
+        shape=(n_samples, n_samples),
     )
+    _, labels = connected_components(kept, directed=False)
+    in_group = np.bincount(labels)[labels] >= min(MIN_CLUSTER_SIZE, n_samples)
+    eps = float(np.quantile(scale[in_group] ** 2, _SPARSE_QUANTILE))
+    inner = ~gap & in_group[first]
+    if inner.any():
+        eps = max(eps, float(lengths[inner].max()) ** 2 / _CONNECT_WEIGHT)
+    return eps
 
 
 def _spanning_forest_edges(distances, indices):
-    """Edges of the minimum spanning forest of a kNN graph.
-
-    Returns
-    -------
-    lengths : ndarray of shape (n_edges,)
-    smaller_side : ndarray of shape (n_edges,)
-        Number of samples on the smaller side of each edge, within its tree.
-    """
+    """Edges ``(first, second, length)`` of the minimum spanning forest of kNN."""
     n_samples, n_neighbors = indices.shape
     # Explicit zeros count as missing edges in scipy's graph routines; duplicates
     # are joined by a positive edge far shorter than any real distance instead.
@@ -146,30 +177,8 @@ def _spanning_forest_edges(distances, indices):
         ),
         shape=(n_samples, n_samples),
     )
-    forest = minimum_spanning_tree(knn)
-    forest = (forest + forest.T).tocsr()
-    _, labels = connected_components(forest, directed=False)
-    tree_sizes = np.bincount(labels)
-    subtree = np.ones(n_samples, dtype=np.intp)
-    parents = np.full(n_samples, -1, dtype=np.intp)
-    for root in _first_member_of_each(labels):
-        order, predecessors = breadth_first_order(
-            forest, root, directed=False, return_predecessors=True
-        )
-        parents[order[1:]] = predecessors[order[1:]]
-        for node in order[:0:-1].tolist():
-            subtree[parents[node]] += subtree[node]
-    children = np.flatnonzero(parents >= 0)
-    lengths = np.asarray(forest[children, parents[children]]).ravel()
-    smaller_side = np.minimum(
-        subtree[children], tree_sizes[labels[children]] - subtree[children]
-    )
-    return lengths, smaller_side
-
-
-def _first_member_of_each(labels):
-    _, first = np.unique(labels, return_index=True)
-    return first
+    forest = minimum_spanning_tree(knn).tocoo()
+    return forest.row, forest.col, forest.data
 
 
 def kernel_matrix(X, bandwidth, radius, nn_index):
@@ -221,7 +230,13 @@ def density_normalize(kernel, alpha):
 
 
 def build_diffusion_graph(X, nn_index, n_neighbors, bandwidth, alpha):
-    """Bandwidth, truncated kernel and alpha-normalisation in one call.
+    """Bandwidth, truncated kernel, outliers and alpha-normalisation in one call.
+
+    Connected components of the kernel graph with fewer than
+    ``MIN_CLUSTER_SIZE`` samples are outliers; the graph keeps the other
+    samples (their kernel rows are unchanged, since no edge leaves a
+    component). When every component is that small (a bandwidth far below the
+    neighbour distances), all samples are kept and a warning is issued.
 
     Parameters
     ----------
@@ -252,17 +267,59 @@ def build_diffusion_graph(X, nn_index, n_neighbors, bandwidth, alpha):
         eps = float(bandwidth)
     radius = float(np.sqrt(KERNEL_CUTOFF * eps))
     kernel = kernel_matrix(X, eps, radius, nn_index)
+    _, labels = connected_components(kernel, directed=False)
+    sizes = np.bincount(labels)
+    n_samples = X.shape[0]
+    if sizes.max() < min(MIN_CLUSTER_SIZE, n_samples):
+        warnings.warn(
+            f"The kernel graph of bandwidth {eps:.3g} splits the {n_samples} "
+            f"samples into {sizes.size} components of at most {sizes.max()} "
+            "samples: the bandwidth is far below the neighbour distances, and the "
+            "diffusion coordinates say little. Use bandwidth='auto' or a larger "
+            "bandwidth.",
+            UserWarning,
+            stacklevel=3,
+        )
+        inliers = np.arange(n_samples)
+    else:
+        inliers = np.flatnonzero(sizes[labels] >= MIN_CLUSTER_SIZE)
+        if inliers.size < n_samples:
+            kernel = kernel[inliers][:, inliers].tocsr()
+            labels = labels[inliers]
+    _warn_if_flat(kernel, eps)
     affinity, log_q = density_normalize(kernel, alpha)
     degrees = np.asarray(affinity.sum(axis=1)).ravel()
-    n_components, _ = connected_components(affinity, directed=False)
+    # Renumber the components by their first sample, a deterministic order.
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    component_labels = np.argsort(np.argsort(first))[inverse]
     return DiffusionGraph(
         affinity=affinity,
         degrees=degrees,
         log_kernel_density=log_q,
         bandwidth=eps,
         radius=radius,
-        n_connected_components=int(n_components),
+        n_connected_components=int(first.size),
+        component_labels=component_labels.astype(np.intp),
+        inliers=inliers,
     )
+
+
+def _warn_if_flat(kernel, eps):
+    """Warn when nearly every pair is joined at a weight close to the peak."""
+    n_samples = kernel.shape[0]
+    if n_samples < 3 or kernel.nnz < 0.5 * n_samples**2:
+        return
+    off_diagonal = (kernel.sum() - n_samples) / max(kernel.nnz - n_samples, 1)
+    if off_diagonal > _FLAT_WEIGHT:
+        warnings.warn(
+            f"The kernel of bandwidth {eps:.3g} is nearly flat (mean weight "
+            f"{off_diagonal:.2f} over {kernel.nnz / n_samples:.0f} neighbours per "
+            "sample): every sample is close to every other, and the diffusion "
+            "coordinates carry little geometry. Use bandwidth='auto' or a smaller "
+            "bandwidth.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def transition_rows(nn_index, X, bandwidth, radius, log_weights):

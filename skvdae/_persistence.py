@@ -31,7 +31,6 @@ import zlib
 
 import numpy as np
 import torch
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
 from ._embedder import DiffusionMapEmbedder
@@ -39,6 +38,7 @@ from ._graph import fit_neighbor_index
 from ._nn import ACTIVATIONS, CholeskyNetwork, Decoder, DiffusionNetwork
 from ._sampler import VDAESampler
 from ._torch_utils import seeded_torch
+from ._vdae import LatentNeighbourhoods
 from ._version import __version__
 
 FORMAT_NAME = "skvdae-model"
@@ -529,9 +529,14 @@ def _decode_params(params, spec):
 class _Spec:
     """How one estimator class maps to the manifest: scalars, arrays, networks."""
 
-    def __init__(self, cls, scalars, arrays, networks, dump_extra, load_extra):
+    def __init__(
+        self, cls, scalars, arrays, networks, dump_extra, load_extra, defaults=None
+    ):
         self.cls = cls
         self.scalars = scalars
+        # Attributes added after format version 1 was first written: a file
+        # without them gets the value these functions compute from the rest.
+        self.defaults = defaults or {}
         self.arrays = arrays  # name -> shape function of the loaded scalars
         self.networks = networks
         self.dump_extra = dump_extra
@@ -569,6 +574,8 @@ class _Spec:
         estimator = self.cls(**params)
         attributes = _get(manifest, "attributes", dict, "estimator entry")
         for name in self.scalars:
+            if name not in attributes and name in self.defaults:
+                continue
             if name not in attributes:
                 raise ModelFileError(
                     f"{reader.path!r} lacks the attribute {name!r} of "
@@ -595,6 +602,11 @@ class _Spec:
                 name,
                 None if entry is None else reader.network(entry, f"network {name}"),
             )
+        for name, default in self.defaults.items():
+            if name not in attributes and (
+                name not in self.arrays or arrays.get(name) is None
+            ):
+                setattr(estimator, name, default(estimator))
         self.load_extra(estimator, manifest, reader)
         return estimator
 
@@ -607,7 +619,9 @@ def _dump_embedder_extra(estimator, out, writer, prefix):
 
 def _load_embedder_extra(estimator, manifest, reader):
     n_features = estimator.n_features_in_
-    n_components = estimator.n_components
+    n_components = estimator.n_components_
+    if isinstance(n_components, bool) or not isinstance(n_components, int):
+        raise ModelFileError(f"{reader.path!r} has an invalid n_components_.")
     _check_shape(estimator.eigenvalues_, (n_components,), "eigenvalues_", reader)
     if estimator.solver == "exact":
         entry = manifest["arrays"].get("_nn_index")
@@ -642,7 +656,7 @@ def _load_sampler_extra(estimator, manifest, reader):
     n_latent = estimator.n_components_
     if (
         estimator.embedder_.n_features_in_ != n_features
-        or estimator.embedder_.n_components != n_latent
+        or estimator.embedder_.n_components_ != n_latent
     ):
         raise ModelFileError(
             f"{reader.path!r}: the embedder does not match the sampler's shapes."
@@ -660,9 +674,22 @@ def _load_sampler_extra(estimator, manifest, reader):
     _check_shape(
         estimator._train_Z, (estimator._train_X.shape[0], n_latent), "_train_Z", reader
     )
+    n_train = estimator._train_X.shape[0]
+    labels = estimator._train_labels
+    _check_shape(labels, (n_train,), "_train_labels", reader)
+    if labels.dtype.kind not in "iu" or n_train == 0 or labels.min() < 0:
+        raise ModelFileError(f"{reader.path!r} has invalid _train_labels.")
+    if estimator._residuals is not None:
+        _check_shape(
+            estimator._residuals, (n_train, n_features), "_residuals", reader
+        )
+        estimator._residuals = np.asarray(estimator._residuals, dtype=np.float64)
     estimator._train_X = np.asarray(estimator._train_X, dtype=np.float64)
     estimator._train_Z = np.asarray(estimator._train_Z, dtype=np.float64)
-    estimator._latent_index = NearestNeighbors().fit(estimator._train_Z)
+    estimator._train_labels = np.asarray(labels, dtype=np.intp)
+    estimator._neighbourhoods = LatentNeighbourhoods(
+        estimator._train_Z, estimator._train_labels, estimator.n_neighbors_
+    )
 
 
 def _check_shape(value, shape, name, reader):
@@ -703,13 +730,16 @@ def _make_specs():
     embedder = _Spec(
         DiffusionMapEmbedder,
         scalars=[
+            "n_components_",
             "bandwidth_",
             "n_connected_components_",
+            "n_outliers_",
             "n_iter_",
             "n_features_in_",
             "_kernel_radius",
         ],
         arrays={
+            "component_labels_": lambda e: (None,),
             "eigenvalues_": lambda e: (None,),
             "loss_curve_": lambda e: (None,),
             "_log_weights": lambda e: (None,),
@@ -718,12 +748,18 @@ def _make_specs():
         networks=["network_"],
         dump_extra=_dump_embedder_extra,
         load_extra=_load_embedder_extra,
+        defaults={
+            "n_components_": lambda e: e.n_components,
+            "n_outliers_": lambda e: 0,
+            "component_labels_": lambda e: None,
+        },
     )
     sampler = _Spec(
         VDAESampler,
         scalars=[
             "n_components_",
             "n_neighbors_",
+            "covariance_scale_",
             "covariance_ridge_",
             "noise_variance_",
             "n_iter_",
@@ -733,10 +769,19 @@ def _make_specs():
             "loss_curve_": vector("n_iter_"),
             "_train_X": lambda e: (None, e.n_features_in_),
             "_train_Z": lambda e: (None, e.n_components_),
+            "_train_labels": lambda e: (None,),
+            "_residuals": lambda e: (None, e.n_features_in_),
         },
         networks=["decoder_", "covariance_network_", "_initial_covariance_network"],
         dump_extra=_dump_sampler_extra,
         load_extra=_load_sampler_extra,
+        defaults={
+            "covariance_scale_": lambda e: float(e.covariance_scale),
+            "_train_labels": lambda e: (
+                None if e._train_X is None else np.zeros(len(e._train_X), np.intp)
+            ),
+            "_residuals": lambda e: None,
+        },
     )
     return {"DiffusionMapEmbedder": embedder, "VDAESampler": sampler}
 

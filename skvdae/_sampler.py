@@ -11,7 +11,6 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -29,11 +28,14 @@ from ._torch_utils import (
     seed_from,
 )
 from ._vdae import (
+    LatentNeighbourhoods,
+    auto_covariance_scale,
     auto_noise_variance,
     build_networks,
     default_ridge,
     gaussian_kl,
     local_elbo,
+    local_residual_moments,
     local_second_moments,
     target_factors,
     train_vdae,
@@ -71,13 +73,23 @@ class VDAESampler(
     embedder : DiffusionMapEmbedder or None, default=None
         The diffusion map. It is cloned and fitted on ``X`` (``embedder_``); an
         unset ``random_state`` of the clone is seeded from ``random_state``.
-        ``None`` uses ``DiffusionMapEmbedder(n_components=2, device=device)``.
+        ``None`` uses ``DiffusionMapEmbedder(device=device)``, whose
+        ``n_components='auto'`` chooses the latent dimension from the spectrum.
+        Training samples that the embedder marks as outliers
+        (``component_labels_ == -1``) are left out of the decoder, the
+        covariance network and the walkers' starting points; the
+        neighbourhoods of ``Sigma*`` stay within each connected component.
     n_neighbors : int, default=20
         Latent neighbours ``k`` of ``Sigma*``; raised to ``D + 1`` when smaller
         and capped at the number of training samples.
-    covariance_scale : float, default=1.0
+    covariance_scale : 'auto' or float, default='auto'
         ``alpha``: the target step covariance is ``alpha * Sigma*``. Larger
-        values give longer steps (faster mixing, coarser walks).
+        values give longer steps (faster mixing, coarser walks). ``'auto'``:
+        the root-mean-square step is half the root-mean-square radius of the
+        codes of its connected component,
+        ``alpha = 0.25 * mean_i tr Cov(Z | component of i) / mean_i tr Sigma*_i``,
+        so that a walk crosses its component in about ten steps; 1 when every
+        component's codes are constant.
     noise_variance : 'auto' or float, default='auto'
         ``c``, the variance per coordinate of the decoder's Gaussian likelihood.
         ``'auto'``: the mean squared data-space distance between a training
@@ -85,6 +97,18 @@ class VDAESampler(
         (the data-space size of one walk step; the total data variance when
         that is zero). Smaller values favour reconstruction over the KL term
         and shrink the learned steps.
+    decoder_variance : {'local', 'none'}, default='local'
+        What one step returns, given the decoded mean ``g(z')``. ``'local'``: a
+        draw from a Gaussian whose mean and per-coordinate variance are the
+        local moments of the training data around the decoder: over the
+        ``n_neighbors`` training points whose codes are nearest to ``z'``
+        (within its component), ``g(z') + mean_j r_j`` and ``var_j r_j``, with
+        ``r_j = x_j - g(psi(x_j))`` the reconstruction residuals. This restores
+        the spread that the codes do not resolve (the points of a cluster that
+        the diffusion map sends to one code, the noise around a curve) and
+        removes the decoder's local bias. ``'none'``: ``g(z')`` itself (the
+        paper's Algorithm 2), which collapses such clusters onto their
+        centres. ``inverse_transform`` always returns ``g``.
     decoder_hidden_layer_sizes : tuple of int, default=(64, 64)
         Hidden layers of the decoder ``g``.
     covariance_hidden_layer_sizes : tuple of int, default=(32, 32)
@@ -120,7 +144,9 @@ class VDAESampler(
     n_components_ : int
         Latent dimension ``D``.
     n_neighbors_ : int
-        The ``k`` used for ``Sigma*``.
+        The ``k`` used for ``Sigma*`` (capped by the size of each component).
+    covariance_scale_ : float
+        The ``alpha`` used.
     covariance_ridge_ : float
         Ridge added to ``Sigma*``: ``1e-2`` times its mean per-axis variance
         (floored for codes that are constant on clusters).
@@ -159,7 +185,11 @@ class VDAESampler(
     _parameter_constraints: dict = {
         "embedder": [None, HasMethods(["fit", "transform"])],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "covariance_scale": [Interval(Real, 0, None, closed="neither")],
+        "covariance_scale": [
+            StrOptions({"auto"}),
+            Interval(Real, 0, None, closed="neither"),
+        ],
+        "decoder_variance": [StrOptions({"local", "none"})],
         "noise_variance": [
             StrOptions({"auto"}),
             Interval(Real, 0, None, closed="neither"),
@@ -180,8 +210,9 @@ class VDAESampler(
         embedder=None,
         *,
         n_neighbors=20,
-        covariance_scale=1.0,
+        covariance_scale="auto",
         noise_variance="auto",
+        decoder_variance="local",
         decoder_hidden_layer_sizes=(64, 64),
         covariance_hidden_layer_sizes=(32, 32),
         activation="tanh",
@@ -196,6 +227,7 @@ class VDAESampler(
         self.n_neighbors = n_neighbors
         self.covariance_scale = covariance_scale
         self.noise_variance = noise_variance
+        self.decoder_variance = decoder_variance
         self.decoder_hidden_layer_sizes = decoder_hidden_layer_sizes
         self.covariance_hidden_layer_sizes = covariance_hidden_layer_sizes
         self.activation = activation
@@ -234,33 +266,39 @@ class VDAESampler(
         random_state = check_private_random_state(self.random_state)
 
         if self.embedder is None:
-            embedder = DiffusionMapEmbedder(n_components=2, device=self.device)
+            embedder = DiffusionMapEmbedder(device=self.device)
         else:
             embedder = clone(self.embedder)
         if embedder.get_params().get("random_state", 0) is None:
             embedder.set_params(random_state=int(random_state.randint(2**31 - 1)))
         Z = np.asarray(embedder.fit_transform(X), dtype=np.float64)
         self.embedder_ = embedder
+        labels = getattr(embedder, "component_labels_", None)
+        if labels is None:
+            labels = np.zeros(X.shape[0], dtype=np.intp)
+        inliers = labels >= 0
+        X, Z, labels = X[inliers], Z[inliers], np.asarray(labels)[inliers]
         n_samples, n_latent = Z.shape
 
         k = min(max(self.n_neighbors, n_latent + 1), n_samples)
-        latent_index = NearestNeighbors().fit(Z)
-        raw_sigma = local_second_moments(latent_index, Z, Z, k, 0.0)
-        ridge = default_ridge(
-            np.trace(raw_sigma, axis1=1, axis2=2).mean(),
-            Z.var(axis=0).sum(),
-            n_latent,
-        )
+        neighbourhoods = LatentNeighbourhoods(Z, labels, k)
+        raw_sigma = local_second_moments(neighbourhoods, Z, 0.0, labels)
+        raw_trace = np.trace(raw_sigma, axis1=1, axis2=2)
+        ridge = default_ridge(raw_trace.mean(), Z.var(axis=0).sum(), n_latent)
         sigma = raw_sigma + ridge * np.eye(n_latent)
-        target_inverse, target_log_det = target_factors(sigma, self.covariance_scale)
+        if self.covariance_scale == "auto":
+            covariance_scale = auto_covariance_scale(raw_trace, Z, labels)
+        else:
+            covariance_scale = float(self.covariance_scale)
+        target_inverse, target_log_det = target_factors(sigma, covariance_scale)
 
         if self.noise_variance == "auto":
-            noise_variance = auto_noise_variance(X, Z, latent_index, k)
+            noise_variance = auto_noise_variance(X, neighbourhoods)
         else:
             noise_variance = float(self.noise_variance)
 
         step_scale = np.sqrt(
-            self.covariance_scale * np.diagonal(sigma, axis1=1, axis2=2).mean(axis=0)
+            covariance_scale * np.diagonal(sigma, axis1=1, axis2=2).mean(axis=0)
         )
         seed = seed_from(random_state)
         decoder, covariance = build_networks(
@@ -292,13 +330,19 @@ class VDAESampler(
         self.covariance_network_ = inference_copy(covariance)
         self.n_components_ = n_latent
         self.n_neighbors_ = k
+        self.covariance_scale_ = float(covariance_scale)
         self.covariance_ridge_ = ridge
         self.noise_variance_ = float(noise_variance)
         self.loss_curve_ = losses
         self.n_iter_ = int(losses.size)
         self._train_X = X
         self._train_Z = Z
-        self._latent_index = latent_index
+        self._train_labels = labels
+        self._neighbourhoods = neighbourhoods
+        if self.decoder_variance == "local":
+            self._residuals = X - predict_numpy(self.decoder_, Z)
+        else:
+            self._residuals = None
         return self
 
     def transform(self, X):
@@ -370,7 +414,7 @@ class VDAESampler(
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
-        return self.covariance_scale * self._sigma(self._embed(X))
+        return self.covariance_scale_ * self._sigma(self._embed(X))
 
     def kl_divergence(self, X, initial=False):
         """Per-sample KL term of the ELBO, ``KL(N(0, C) || N(0, alpha Sigma*))``.
@@ -392,7 +436,7 @@ class VDAESampler(
         network = (
             self._initial_covariance_network if initial else self.covariance_network_
         )
-        inverse, log_det = target_factors(self._sigma(Z), self.covariance_scale)
+        inverse, log_det = target_factors(self._sigma(Z), self.covariance_scale_)
         factor = torch.as_tensor(self._factor(network, Z))
         return gaussian_kl(
             factor, torch.as_tensor(inverse), torch.as_tensor(log_det)
@@ -426,6 +470,7 @@ class VDAESampler(
             X.astype(np.float64),
             n_steps,
             generator,
+            spread=self._spread(),
         )
         return path.astype(X.dtype, copy=False)
 
@@ -471,6 +516,7 @@ class VDAESampler(
             n_steps,
             generator,
             keep_path=False,
+            spread=self._spread(),
         )
         return samples.astype(dtype, copy=False)
 
@@ -495,7 +541,7 @@ class VDAESampler(
         X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
         X = X.astype(np.float64, copy=False)
         Z = self._embed(X)
-        inverse, log_det = target_factors(self._sigma(Z), self.covariance_scale)
+        inverse, log_det = target_factors(self._sigma(Z), self.covariance_scale_)
         return local_elbo(
             Z,
             X,
@@ -536,8 +582,21 @@ class VDAESampler(
 
     def _sigma(self, Z):
         return local_second_moments(
-            self._latent_index, self._train_Z, Z, self.n_neighbors_, 0.0
-        ) + self.covariance_ridge_ * np.eye(self.n_components_)
+            self._neighbourhoods, Z, self.covariance_ridge_
+        )
+
+    def _spread(self):
+        """Per-coordinate standard deviation of a sample around ``g(z)``."""
+        if self._residuals is None:
+            return None
+
+        def spread(Z):
+            shift, variance = local_residual_moments(
+                self._neighbourhoods, self._residuals, Z
+            )
+            return shift, np.sqrt(variance)
+
+        return spread
 
     @staticmethod
     def _factor(network, Z):

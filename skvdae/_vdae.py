@@ -16,67 +16,169 @@ data (DESIGN.md section 3):
 
 import numpy as np
 import torch
+from sklearn.neighbors import NearestNeighbors
 
 from ._nn import CholeskyNetwork, Decoder
 from ._torch_utils import make_generator, seeded_torch
 from ._training import DivergenceGuard
 
 _ANNEAL_AT = 0.8
+
+#: ``covariance_scale='auto'``: one step's root-mean-square length as a
+#: fraction of the root-mean-square radius of the codes of its component.
+STEP_FRACTION = 1.0
 _RIDGE_RELATIVE = 1e-2
 _RIDGE_FLOOR = 1e-10
 _CHUNK = 4096
 
 
-def local_second_moments(latent_index, Z_train, Z_query, n_neighbors, ridge):
-    """``Sigma*`` at each query code, from its nearest training codes.
+class LatentNeighbourhoods:
+    """Nearest training codes of a query, within its connected component.
+
+    Separate clusters of the data have separate codes (the diffusion map's
+    indicator coordinates); a neighbourhood that reached into another cluster
+    would make the walk's target covariance jump between them. A query takes
+    the component of its nearest training code; its ``k`` neighbours are then
+    the nearest codes of that component (all of them when it has fewer).
 
     Parameters
     ----------
-    latent_index : sklearn.neighbors.NearestNeighbors
-        Fitted on ``Z_train``.
-    Z_train : ndarray of shape (n_train, D)
-    Z_query : ndarray of shape (n_query, D)
+    Z : ndarray of shape (n_train, D)
+        Training codes.
+    labels : ndarray of shape (n_train,)
+        Component of each code, ``0 .. n_components - 1``.
     n_neighbors : int
-        ``k``; a training point queried against itself counts itself (with a zero
-        displacement), so training and new points are treated alike.
+        ``k``.
+    """
+
+    def __init__(self, Z, labels, n_neighbors):
+        self.Z = Z
+        self.labels = np.asarray(labels, dtype=np.intp)
+        self.n_neighbors = int(n_neighbors)
+        self._nearest = NearestNeighbors(n_neighbors=1).fit(Z)
+        self._members = [
+            np.flatnonzero(self.labels == c) for c in range(self.labels.max() + 1)
+        ]
+        self._indices = [NearestNeighbors().fit(Z[rows]) for rows in self._members]
+
+    def labels_of(self, Z_query):
+        """The component of the nearest training code of each query."""
+        nearest = self._nearest.kneighbors(Z_query, return_distance=False)[:, 0]
+        return self.labels[nearest]
+
+    def groups(self, Z_query, labels=None):
+        """Yield ``(query_rows, neighbours)``, one pair per component and chunk.
+
+        ``neighbours`` holds indices into the training codes, shape
+        ``(len(query_rows), k_c)`` with ``k_c = min(k, component size)``.
+        ``labels`` (the queries' components) is looked up when not given.
+        """
+        if labels is None:
+            labels = self.labels_of(Z_query)
+        for component, rows in enumerate(self._members):
+            queries = np.flatnonzero(labels == component)
+            k = min(self.n_neighbors, rows.size)
+            for start in range(0, queries.size, _CHUNK):
+                chunk = queries[start : start + _CHUNK]
+                local = self._indices[component].kneighbors(
+                    Z_query[chunk], n_neighbors=k, return_distance=False
+                )
+                yield chunk, rows[local]
+
+
+def local_second_moments(neighbourhoods, Z_query, ridge, labels=None):
+    """``Sigma*`` at each query code, from its nearest training codes.
+
+    ``Sigma*(z) = (1/k) sum_j (z_j - z)(z_j - z)^T + ridge I`` over the ``k``
+    nearest training codes of ``z``'s component; a training point queried
+    against itself counts itself (with a zero displacement), so training and
+    new points are treated alike.
+
+    Parameters
+    ----------
+    neighbourhoods : LatentNeighbourhoods
+    Z_query : ndarray of shape (n_query, D)
     ridge : float
+    labels : ndarray of shape (n_query,) or None
+        The queries' components, when known (the training codes').
 
     Returns
     -------
     sigma : ndarray of shape (n_query, D, D)
     """
-    n_latent = Z_train.shape[1]
+    n_latent = Z_query.shape[1]
     sigma = np.empty((Z_query.shape[0], n_latent, n_latent))
-    for start in range(0, Z_query.shape[0], _CHUNK):
-        query = Z_query[start : start + _CHUNK]
-        neighbors = latent_index.kneighbors(
-            query, n_neighbors=n_neighbors, return_distance=False
-        )
-        displacements = Z_train[neighbors] - query[:, None, :]
-        sigma[start : start + _CHUNK] = (
-            np.einsum("nki,nkj->nij", displacements, displacements) / n_neighbors
-        )
+    for rows, neighbors in neighbourhoods.groups(Z_query, labels):
+        displacements = neighbourhoods.Z[neighbors] - Z_query[rows, None, :]
+        sigma[rows] = np.einsum(
+            "nki,nkj->nij", displacements, displacements
+        ) / neighbors.shape[1]
     sigma += ridge * np.eye(n_latent)
     return sigma
 
 
-def auto_noise_variance(X, Z, latent_index, n_neighbors, chunk=4096):
+def auto_noise_variance(X, neighbourhoods):
     """The ``noise_variance='auto'`` rule for the decoder's likelihood.
 
     The mean squared data-space distance between each training point and its
-    ``n_neighbors`` nearest neighbours in the latent space, the typical size of
-    one walk step in the data; the total data variance when that is zero.
+    nearest neighbours in the latent space, the typical size of one walk step
+    in the data; the total data variance when that is zero.
     """
-    n_samples = X.shape[0]
-    neighbours = latent_index.kneighbors(Z, n_neighbors, return_distance=False)
     spread = 0.0
-    for start in range(0, n_samples, chunk):
-        rows = neighbours[start : start + chunk]
-        spread += np.square(X[rows] - X[start : start + chunk, None, :]).sum()
-    noise_variance = spread / (n_samples * n_neighbors)
+    count = 0
+    Z = neighbourhoods.Z
+    for rows, neighbors in neighbourhoods.groups(Z, neighbourhoods.labels):
+        spread += np.square(X[neighbors] - X[rows, None, :]).sum()
+        count += neighbors.size
+    noise_variance = spread / max(count, 1)
     if noise_variance > 0.0:
         return float(noise_variance)
     return float(max(X.var(axis=0).sum(), 1e-12))
+
+
+def local_residual_moments(neighbourhoods, residuals, Z_query, labels=None):
+    """Mean and per-coordinate variance of the decoder's residuals near each code.
+
+    Over the ``k`` nearest training codes ``z_j`` of each query's component,
+    the mean and the variance of ``residuals`` (the reconstruction errors
+    ``x_j - g(z_j)`` of the training points). ``g(z) + mean`` and the variance
+    are local estimates of ``E[x | z]`` and ``Var[x_d | z]``: the spread that
+    the decoder's mean cannot express (the points of a cluster that share one
+    code, the noise around a curve), with the decoder's own local bias
+    removed rather than counted as spread.
+
+    Returns
+    -------
+    mean, variance : ndarrays of shape (n_query, n_features)
+    """
+    mean = np.empty((Z_query.shape[0], residuals.shape[1]))
+    variance = np.empty_like(mean)
+    for rows, neighbors in neighbourhoods.groups(Z_query, labels):
+        local = residuals[neighbors]
+        mean[rows] = local.mean(axis=1)
+        variance[rows] = local.var(axis=1)
+    return mean, variance
+
+
+def auto_covariance_scale(sigma_trace, Z, labels):
+    """The ``covariance_scale='auto'`` rule: steps that mix in about ten.
+
+    ``alpha = STEP_FRACTION^2 * mean_i tr Cov(Z | component of i) /
+    mean_i tr Sigma*_i``: the root-mean-square length of one step is
+    ``STEP_FRACTION`` times the root-mean-square distance of a component's codes
+    from their mean, so that ten steps (``sqrt(10) * STEP_FRACTION`` of that
+    radius) carry a walker across its component. 1 when the codes of every
+    component are constant (the walk then has nowhere to go).
+    """
+    spread = np.zeros(Z.shape[0])
+    for component in range(labels.max() + 1):
+        rows = labels == component
+        spread[rows] = Z[rows].var(axis=0).sum()
+    mean_trace = float(np.mean(sigma_trace))
+    mean_spread = float(np.mean(spread))
+    if mean_trace <= 0.0 or mean_spread <= 1e-12 * max(Z.var(axis=0).sum(), 1e-300):
+        return 1.0
+    return STEP_FRACTION**2 * mean_spread / mean_trace
 
 
 def default_ridge(raw_sigma_trace_mean, latent_variance_total, n_latent):
@@ -233,16 +335,23 @@ def train_vdae(
     return joint.decoder, joint.covariance, np.asarray(history)
 
 
-def walk(embed, covariance, decoder, X, n_steps, generator, keep_path=True):
+def walk(
+    embed, covariance, decoder, X, n_steps, generator, keep_path=True, spread=None
+):
     """Algorithm 2: ``X_{t+1} = g(psi(X_t) + L(psi(X_t)) eps_t)``, float64 numpy.
 
     ``embed`` maps a float64 numpy array to its codes; the networks are float64
-    CPU modules; ``generator`` is a CPU ``torch.Generator``. Returns the path of
-    shape ``(n_steps + 1, n, m)``, or only the last points when ``keep_path`` is
-    false.
+    CPU modules; ``generator`` is a CPU ``torch.Generator``. With ``spread``
+    (a function from codes to a per-coordinate shift and standard deviation),
+    each step emits a draw from the decoder's Gaussian likelihood,
+    ``g(z') + shift(z') + std(z') * eta_t``, while the walk itself goes on
+    from its mean ``g(z') + shift(z')``: the emission noise never feeds back
+    into the next step's code, so it cannot accumulate along the walk.
+    Returns the path of shape ``(n_steps + 1, n, m)``, or only the last points
+    when ``keep_path`` is false.
     """
     path = [X] if keep_path else None
-    current = X
+    current = emitted = X
     with torch.no_grad():
         for _ in range(n_steps):
             codes = torch.as_tensor(embed(current), dtype=torch.float64)
@@ -252,11 +361,19 @@ def walk(embed, covariance, decoder, X, n_steps, generator, keep_path=True):
             )
             moved = codes + (factor @ noise).squeeze(-1)
             current = decoder(moved).numpy()
+            emitted = current
+            if spread is not None:
+                eta = torch.randn(
+                    current.shape, generator=generator, dtype=torch.float64
+                ).numpy()
+                shift, std = spread(moved.numpy())
+                current = current + shift
+                emitted = current + std * eta
             if keep_path:
-                path.append(current)
+                path.append(emitted)
     if keep_path:
         return np.stack(path)
-    return current
+    return emitted
 
 
 def local_elbo(codes, X, target_inverse, target_log_det, covariance, decoder, c):

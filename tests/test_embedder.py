@@ -230,7 +230,7 @@ def test_float32_input_gives_float32_output():
 def test_feature_names_and_pandas_output():
     pd = pytest.importorskip("pandas")
     X = pd.DataFrame(helix_arc(200, seed=9), columns=["a", "b", "c"])
-    embedder = DiffusionMapEmbedder(solver="exact", random_state=0)
+    embedder = DiffusionMapEmbedder(2, solver="exact", random_state=0)
     out = embedder.set_output(transform="pandas").fit_transform(X)
     assert list(out.columns) == [
         "diffusionmapembedder0",

@@ -212,7 +212,10 @@ def test_grid_of_blobs():
     for seed_row in (0, 437, 999):
         walked = sampler.sample(100, n_steps=5, seeds=X[seed_row : seed_row + 1])
         to_seed_centre = np.linalg.norm(walked - centres[labels[seed_row]], axis=1)
-        assert np.all(to_seed_centre < 4 * sigma)
+        # Every walker stays in its seed's blob (half the spacing of 2); the
+        # samples spread like the blob itself (decoder_variance='local').
+        assert np.all(to_seed_centre < 1.0)
+        assert np.mean(to_seed_centre < 4 * sigma) >= 0.95
 
 
 # --- the SpectralNet embedder ----------------------------------------------------
