@@ -364,15 +364,22 @@ def _count(minimum):
     return parse
 
 
-def _auto_or_float(text):
-    if text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected 'auto' or a number, got {text!r}"
-        ) from None
+def _auto_or(kind, what):
+    def parse(text):
+        if text == "auto":
+            return text
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected 'auto' or {what}, got {text!r}"
+            ) from None
+
+    return parse
+
+
+_auto_or_float = _auto_or(float, "a number")
+_auto_or_int = _auto_or(int, "an integer")
 
 
 def _message(args, text):
@@ -398,6 +405,7 @@ def _command_fit(args):
         "n_neighbors": args.n_neighbors,
         "covariance_scale": args.covariance_scale,
         "noise_variance": args.noise_variance,
+        "decoder_variance": args.decoder_variance,
         "decoder_hidden_layer_sizes": args.decoder_hidden_layer_sizes,
         "covariance_hidden_layer_sizes": args.covariance_hidden_layer_sizes,
         "batch_size": args.batch_size,
@@ -413,7 +421,7 @@ def _command_fit(args):
             max_iter=args.max_iter,
             learning_rate=args.learning_rate,
         )
-        for name in ("covariance_scale", "noise_variance"):
+        for name in ("covariance_scale", "noise_variance", "decoder_variance"):
             if sampler_params[name] is not None:
                 raise UsageError(f"--{name.replace('_', '-')} needs --model sampler.")
     else:
@@ -603,7 +611,11 @@ def build_parser():
         default="sampler",
         help="VDAESampler (default) or DiffusionMapEmbedder",
     )
-    fit.add_argument("--n-components", type=int, help="diffusion coordinates D")
+    fit.add_argument(
+        "--n-components",
+        type=_auto_or_int,
+        help="diffusion coordinates D, or 'auto' (the default: from the spectrum)",
+    )
     fit.add_argument(
         "--n-neighbors",
         type=int,
@@ -625,7 +637,8 @@ def build_parser():
         metavar="N,N",
         help="SpectralNet hidden layers, e.g. 64,64",
     )
-    fit.add_argument("--covariance-scale", type=float)
+    fit.add_argument("--covariance-scale", type=_auto_or_float)
+    fit.add_argument("--decoder-variance", choices=["local", "none"])
     fit.add_argument("--noise-variance", type=_auto_or_float)
     fit.add_argument("--decoder-hidden-layer-sizes", type=_layer_sizes, metavar="N,N")
     fit.add_argument(

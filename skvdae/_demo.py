@@ -50,7 +50,6 @@ def run_demo(
     os.makedirs(out_dir, exist_ok=True)
     X, t = make_loop(n_samples, noise=0.01, random_state=random_state)
     sampler = VDAESampler(
-        covariance_scale=400.0,
         max_iter=max_iter,
         random_state=random_state,
         verbose=1,

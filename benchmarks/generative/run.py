@@ -105,6 +105,9 @@ def run_cell(task_name, seed, profile, model_keys, verbose=True):
                 key,
                 **_evaluate_model(spec, model, reference, fit_time),
             )
+            if key == "vdae":
+                # The VDAE chooses its latent dimension (n_components='auto').
+                record["latent_dim"] = int(model.n_components_)
         except Exception as error:  # a failed model is a result, not a crash
             record = _record(
                 task_name,
@@ -124,6 +127,8 @@ def _progress_line(record):
     if "error" in record:
         return f"{head} FAILED {record['error']}"
     parts = [f"fit {record['fit_time']:.1f}s"]
+    if "latent_dim" in record:
+        parts.append(f"D={record['latent_dim']}")
     if "distance" in record:
         parts.append(f"dist {record['distance']['mean']:.4f}")
     parts.append(f"prec {record['precision']:.2f} rec {record['recall']:.2f}")
