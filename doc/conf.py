@@ -7,6 +7,7 @@ Build (from the repository root)::
 
 import os
 import re
+import sys
 
 import skvdae
 
@@ -33,6 +34,9 @@ root_doc = "index"
 # every public name gets a page (names re-exported from ``skvdae.metrics`` are
 # documented there, ``__version__`` in api.rst).
 _HERE = os.path.dirname(os.path.abspath(__file__))
+# The gallery compares against the generative benchmark's baselines, which live
+# in the repository's benchmarks/ package (not installed with skvdae).
+sys.path.insert(0, os.path.dirname(_HERE))
 
 
 def _write_top_level_autosummary():

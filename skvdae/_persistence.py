@@ -680,9 +680,7 @@ def _load_sampler_extra(estimator, manifest, reader):
     if labels.dtype.kind not in "iu" or n_train == 0 or labels.min() < 0:
         raise ModelFileError(f"{reader.path!r} has invalid _train_labels.")
     if estimator._residuals is not None:
-        _check_shape(
-            estimator._residuals, (n_train, n_features), "_residuals", reader
-        )
+        _check_shape(estimator._residuals, (n_train, n_features), "_residuals", reader)
         estimator._residuals = np.asarray(estimator._residuals, dtype=np.float64)
     estimator._train_X = np.asarray(estimator._train_X, dtype=np.float64)
     estimator._train_Z = np.asarray(estimator._train_Z, dtype=np.float64)

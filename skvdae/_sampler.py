@@ -66,7 +66,13 @@ class VDAESampler(
 
     Sampling iterates ``X_{t+1} = g(psi(X_t) + L(psi(X_t)) eps_t)``; the walk
     stays on the data manifold, keeps its topology and, started from a seed in
-    one cluster, stays in that cluster.
+    one cluster, stays in that cluster. With ``decoder_variance='local'`` (the
+    default) each step emits a draw around its decoded point with the local
+    spread of the training data, so that clusters the diffusion map sends to
+    one code keep their width. At the defaults every choice is made from the
+    data: the kernel scale, outliers and components (``bandwidth='auto'``),
+    the latent dimension (``n_components='auto'``) and the step length
+    (``covariance_scale='auto'``, about ten steps to cross a component).
 
     Parameters
     ----------
@@ -85,11 +91,12 @@ class VDAESampler(
     covariance_scale : 'auto' or float, default='auto'
         ``alpha``: the target step covariance is ``alpha * Sigma*``. Larger
         values give longer steps (faster mixing, coarser walks). ``'auto'``:
-        the root-mean-square step is half the root-mean-square radius of the
-        codes of its connected component,
-        ``alpha = 0.25 * mean_i tr Cov(Z | component of i) / mean_i tr Sigma*_i``,
+        the root-mean-square step is the root-mean-square radius of the codes
+        of its connected component,
+        ``alpha = mean_i tr Cov(Z | component of i) / mean_i tr Sigma*_i``,
         so that a walk crosses its component in about ten steps; 1 when every
-        component's codes are constant.
+        component's codes are constant or the latent space has no coordinate
+        beyond those that separate the components.
     noise_variance : 'auto' or float, default='auto'
         ``c``, the variance per coordinate of the decoder's Gaussian likelihood.
         ``'auto'``: the mean squared data-space distance between a training
@@ -581,9 +588,7 @@ class VDAESampler(
         return np.asarray(self.embedder_.transform(X), dtype=np.float64)
 
     def _sigma(self, Z):
-        return local_second_moments(
-            self._neighbourhoods, Z, self.covariance_ridge_
-        )
+        return local_second_moments(self._neighbourhoods, Z, self.covariance_ridge_)
 
     def _spread(self):
         """Per-coordinate standard deviation of a sample around ``g(z)``."""

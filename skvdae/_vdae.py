@@ -110,9 +110,9 @@ def local_second_moments(neighbourhoods, Z_query, ridge, labels=None):
     sigma = np.empty((Z_query.shape[0], n_latent, n_latent))
     for rows, neighbors in neighbourhoods.groups(Z_query, labels):
         displacements = neighbourhoods.Z[neighbors] - Z_query[rows, None, :]
-        sigma[rows] = np.einsum(
-            "nki,nkj->nij", displacements, displacements
-        ) / neighbors.shape[1]
+        sigma[rows] = (
+            np.einsum("nki,nkj->nij", displacements, displacements) / neighbors.shape[1]
+        )
     sigma += ridge * np.eye(n_latent)
     return sigma
 
@@ -168,8 +168,14 @@ def auto_covariance_scale(sigma_trace, Z, labels):
     ``STEP_FRACTION`` times the root-mean-square distance of a component's codes
     from their mean, so that ten steps (``sqrt(10) * STEP_FRACTION`` of that
     radius) carry a walker across its component. 1 when the codes of every
-    component are constant (the walk then has nowhere to go).
+    component are constant, or when there are no more coordinates than the
+    ``n_components - 1`` that separate the components: the codes then hold no
+    geometry inside a component (what varies there is the solver's error),
+    and the walk has nowhere to go.
     """
+    n_components = int(labels.max()) + 1
+    if n_components > 1 and Z.shape[1] <= n_components - 1:
+        return 1.0
     spread = np.zeros(Z.shape[0])
     for component in range(labels.max() + 1):
         rows = labels == component
