@@ -679,6 +679,10 @@ def _load_sampler_extra(estimator, manifest, reader):
     _check_shape(labels, (n_train,), "_train_labels", reader)
     if labels.dtype.kind not in "iu" or n_train == 0 or labels.min() < 0:
         raise ModelFileError(f"{reader.path!r} has invalid _train_labels.")
+    scales = np.asarray(estimator.covariance_scale_, dtype=np.float64)
+    if scales.shape != (int(labels.max()) + 1,) or not np.all(scales > 0):
+        raise ModelFileError(f"{reader.path!r} has an invalid covariance_scale_.")
+    estimator.covariance_scale_ = scales
     if estimator._residuals is not None:
         _check_shape(estimator._residuals, (n_train, n_features), "_residuals", reader)
         estimator._residuals = np.asarray(estimator._residuals, dtype=np.float64)
@@ -757,7 +761,6 @@ def _make_specs():
         scalars=[
             "n_components_",
             "n_neighbors_",
-            "covariance_scale_",
             "covariance_ridge_",
             "noise_variance_",
             "n_iter_",
@@ -768,13 +771,14 @@ def _make_specs():
             "_train_X": lambda e: (None, e.n_features_in_),
             "_train_Z": lambda e: (None, e.n_components_),
             "_train_labels": lambda e: (None,),
+            "covariance_scale_": lambda e: (None,),
             "_residuals": lambda e: (None, e.n_features_in_),
         },
         networks=["decoder_", "covariance_network_", "_initial_covariance_network"],
         dump_extra=_dump_sampler_extra,
         load_extra=_load_sampler_extra,
         defaults={
-            "covariance_scale_": lambda e: float(e.covariance_scale),
+            "covariance_scale_": lambda e: np.array([float(e.covariance_scale)]),
             "_train_labels": lambda e: (
                 None if e._train_X is None else np.zeros(len(e._train_X), np.intp)
             ),

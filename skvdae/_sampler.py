@@ -91,12 +91,12 @@ class VDAESampler(
     covariance_scale : 'auto' or float, default='auto'
         ``alpha``: the target step covariance is ``alpha * Sigma*``. Larger
         values give longer steps (faster mixing, coarser walks). ``'auto'``:
-        the root-mean-square step is the root-mean-square radius of the codes
-        of its connected component,
-        ``alpha = mean_i tr Cov(Z | component of i) / mean_i tr Sigma*_i``,
-        so that a walk crosses its component in about ten steps; 1 when every
-        component's codes are constant or the latent space has no coordinate
-        beyond those that separate the components.
+        one value per connected component ``c`` of the training data, such
+        that the root-mean-square step is the root-mean-square radius of the
+        component's codes, ``alpha_c = tr Cov(Z_c) / mean_{i in c} tr
+        Sigma*_i``, so that a walk crosses its component in about ten steps;
+        1 where the codes are constant, and everywhere when the latent space
+        has no coordinate beyond those that separate the components.
     noise_variance : 'auto' or float, default='auto'
         ``c``, the variance per coordinate of the decoder's Gaussian likelihood.
         ``'auto'``: the mean squared data-space distance between a training
@@ -152,8 +152,10 @@ class VDAESampler(
         Latent dimension ``D``.
     n_neighbors_ : int
         The ``k`` used for ``Sigma*`` (capped by the size of each component).
-    covariance_scale_ : float
-        The ``alpha`` used.
+    covariance_scale_ : ndarray of shape (n_clusters,)
+        The ``alpha`` used in each connected component of the training data
+        (one value when it is connected; all equal to ``covariance_scale``
+        when that is a number).
     covariance_ridge_ : float
         Ridge added to ``Sigma*``: ``1e-2`` times its mean per-axis variance
         (floored for codes that are constant on clusters).
@@ -294,9 +296,10 @@ class VDAESampler(
         ridge = default_ridge(raw_trace.mean(), Z.var(axis=0).sum(), n_latent)
         sigma = raw_sigma + ridge * np.eye(n_latent)
         if self.covariance_scale == "auto":
-            covariance_scale = auto_covariance_scale(raw_trace, Z, labels)
+            scales = auto_covariance_scale(raw_trace, Z, labels)
         else:
-            covariance_scale = float(self.covariance_scale)
+            scales = np.full(labels.max() + 1, float(self.covariance_scale))
+        covariance_scale = scales[labels]
         target_inverse, target_log_det = target_factors(sigma, covariance_scale)
 
         if self.noise_variance == "auto":
@@ -305,7 +308,9 @@ class VDAESampler(
             noise_variance = float(self.noise_variance)
 
         step_scale = np.sqrt(
-            covariance_scale * np.diagonal(sigma, axis1=1, axis2=2).mean(axis=0)
+            (covariance_scale[:, None] * np.diagonal(sigma, axis1=1, axis2=2)).mean(
+                axis=0
+            )
         )
         seed = seed_from(random_state)
         decoder, covariance = build_networks(
@@ -337,7 +342,7 @@ class VDAESampler(
         self.covariance_network_ = inference_copy(covariance)
         self.n_components_ = n_latent
         self.n_neighbors_ = k
-        self.covariance_scale_ = float(covariance_scale)
+        self.covariance_scale_ = scales
         self.covariance_ridge_ = ridge
         self.noise_variance_ = float(noise_variance)
         self.loss_curve_ = losses
@@ -421,7 +426,8 @@ class VDAESampler(
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
-        return self.covariance_scale_ * self._sigma(self._embed(X))
+        Z = self._embed(X)
+        return self._scales(Z)[:, None, None] * self._sigma(Z)
 
     def kl_divergence(self, X, initial=False):
         """Per-sample KL term of the ELBO, ``KL(N(0, C) || N(0, alpha Sigma*))``.
@@ -443,7 +449,7 @@ class VDAESampler(
         network = (
             self._initial_covariance_network if initial else self.covariance_network_
         )
-        inverse, log_det = target_factors(self._sigma(Z), self.covariance_scale_)
+        inverse, log_det = target_factors(self._sigma(Z), self._scales(Z))
         factor = torch.as_tensor(self._factor(network, Z))
         return gaussian_kl(
             factor, torch.as_tensor(inverse), torch.as_tensor(log_det)
@@ -548,7 +554,7 @@ class VDAESampler(
         X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
         X = X.astype(np.float64, copy=False)
         Z = self._embed(X)
-        inverse, log_det = target_factors(self._sigma(Z), self.covariance_scale_)
+        inverse, log_det = target_factors(self._sigma(Z), self._scales(Z))
         return local_elbo(
             Z,
             X,
@@ -589,6 +595,10 @@ class VDAESampler(
 
     def _sigma(self, Z):
         return local_second_moments(self._neighbourhoods, Z, self.covariance_ridge_)
+
+    def _scales(self, Z):
+        """``covariance_scale_`` of the component of each code."""
+        return self.covariance_scale_[self._neighbourhoods.labels_of(Z)]
 
     def _spread(self):
         """Per-coordinate standard deviation of a sample around ``g(z)``."""

@@ -163,28 +163,32 @@ def local_residual_moments(neighbourhoods, residuals, Z_query, labels=None):
 def auto_covariance_scale(sigma_trace, Z, labels):
     """The ``covariance_scale='auto'`` rule: steps that mix in about ten.
 
-    ``alpha = STEP_FRACTION^2 * mean_i tr Cov(Z | component of i) /
-    mean_i tr Sigma*_i``: the root-mean-square length of one step is
-    ``STEP_FRACTION`` times the root-mean-square distance of a component's codes
-    from their mean, so that ten steps (``sqrt(10) * STEP_FRACTION`` of that
-    radius) carry a walker across its component. 1 when the codes of every
-    component are constant, or when there are no more coordinates than the
-    ``n_components - 1`` that separate the components: the codes then hold no
-    geometry inside a component (what varies there is the solver's error),
-    and the walk has nowhere to go.
+    For each connected component ``c``, ``alpha_c = STEP_FRACTION^2 *
+    tr Cov(Z_c) / mean_{i in c} tr Sigma*_i``: the root-mean-square length of
+    one step is ``STEP_FRACTION`` times the root-mean-square distance of the
+    component's codes from their mean, so that ten steps carry a walker across
+    its component, whatever the component's size. ``alpha_c = 1`` when the
+    component's codes are constant, and for every component when there are
+    no more coordinates than the ``n_components - 1`` that separate the
+    components: the codes then hold no geometry inside a component (what
+    varies there is the solver's error), and the walk has nowhere to go.
+
+    Returns
+    -------
+    scales : ndarray of shape (n_components,)
     """
     n_components = int(labels.max()) + 1
+    scales = np.ones(n_components)
     if n_components > 1 and Z.shape[1] <= n_components - 1:
-        return 1.0
-    spread = np.zeros(Z.shape[0])
-    for component in range(labels.max() + 1):
+        return scales
+    floor = 1e-12 * max(Z.var(axis=0).sum(), 1e-300)
+    for component in range(n_components):
         rows = labels == component
-        spread[rows] = Z[rows].var(axis=0).sum()
-    mean_trace = float(np.mean(sigma_trace))
-    mean_spread = float(np.mean(spread))
-    if mean_trace <= 0.0 or mean_spread <= 1e-12 * max(Z.var(axis=0).sum(), 1e-300):
-        return 1.0
-    return STEP_FRACTION**2 * mean_spread / mean_trace
+        spread = Z[rows].var(axis=0).sum()
+        trace = float(np.mean(sigma_trace[rows]))
+        if trace > 0.0 and spread > floor:
+            scales[component] = STEP_FRACTION**2 * spread / trace
+    return scales
 
 
 def default_ridge(raw_sigma_trace_mean, latent_variance_total, n_latent):
@@ -199,8 +203,11 @@ def default_ridge(raw_sigma_trace_mean, latent_variance_total, n_latent):
 
 
 def target_factors(sigma, covariance_scale):
-    """``(inverse Cholesky factor, log det)`` of ``covariance_scale * sigma``."""
-    scaled = covariance_scale * sigma
+    """``(inverse Cholesky factor, log det)`` of ``covariance_scale * sigma``.
+
+    ``covariance_scale`` is a number or one value per row of ``sigma``.
+    """
+    scaled = np.asarray(covariance_scale, dtype=np.float64)[..., None, None] * sigma
     factor = np.linalg.cholesky(scaled)
     identity = np.broadcast_to(np.eye(sigma.shape[-1]), sigma.shape)
     inverse = np.linalg.solve(factor, identity)

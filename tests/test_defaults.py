@@ -235,12 +235,18 @@ def test_decoder_variance_none_returns_the_decoder_mean():
     embedder = DiffusionMapEmbedder(solver="exact", random_state=0)
     params = dict(max_iter=200, random_state=0)
     mean = VDAESampler(embedder, decoder_variance="none", **params).fit(X)
-    samples = mean.sample(200, n_steps=3, random_state=0)
-    # Codes are constant on each blob: the mean walk sits on 25 points.
-    assert np.unique(np.round(samples, 8), axis=0).shape[0] <= 25
     local = VDAESampler(embedder, **params).fit(X)
-    spread = local.sample(200, n_steps=3, random_state=0)
-    assert np.unique(np.round(spread, 8), axis=0).shape[0] == 200
+
+    def spread(samples):
+        _, nearest = grid_nearest_centre(samples)
+        means = np.array([samples[nearest == k].mean(axis=0) for k in nearest])
+        return np.sqrt(np.mean((samples - means) ** 2))
+
+    # Codes are constant on each blob: the mean walk barely moves inside it,
+    # the local variance gives back the blob's own spread.
+    assert spread(mean.sample(500, n_steps=3, random_state=0)) < 0.2 * GRID_SIGMA
+    local_spread = spread(local.sample(500, n_steps=3, random_state=0))
+    assert local_spread == pytest.approx(GRID_SIGMA, rel=0.25)
 
 
 def test_local_residual_moments_are_the_neighbourhood_moments():
@@ -269,16 +275,19 @@ def test_auto_covariance_scale_formula():
     Z = np.r_[circle(100), circle(100) * 2 + 10]
     labels = np.repeat([0, 1], 100)
     trace = np.full(200, 0.01)
-    spread = np.mean([1.0, 4.0])  # tr Cov of radius-1 and radius-2 circles
-    assert auto_covariance_scale(trace, Z, labels) == pytest.approx(spread / 0.01)
+    # tr Cov of the radius-1 and radius-2 circles over the mean tr Sigma*.
+    scales = auto_covariance_scale(trace, Z, labels)
+    np.testing.assert_allclose(scales, [1.0 / 0.01, 4.0 / 0.01])
     constant = np.repeat(np.eye(2), 50, axis=0)
-    assert auto_covariance_scale(np.zeros(100), constant, np.repeat([0, 1], 50)) == 1
+    scales = auto_covariance_scale(np.zeros(100), constant, np.repeat([0, 1], 50))
+    np.testing.assert_array_equal(scales, [1.0, 1.0])
     # Three clusters in two coordinates: only separating ones, whatever the
     # (solver) noise inside each cluster, the walk has nowhere to go.
     rng = np.random.RandomState(0)
     codes = np.repeat(np.eye(3)[:, :2], 50, axis=0) + 1e-3 * rng.normal(size=(150, 2))
     labels = np.repeat([0, 1, 2], 50)
-    assert auto_covariance_scale(np.full(150, 1e-7), codes, labels) == 1
+    scales = auto_covariance_scale(np.full(150, 1e-7), codes, labels)
+    np.testing.assert_array_equal(scales, 1.0)
 
 
 # --- 5. outliers ------------------------------------------------------------------
