@@ -601,7 +601,7 @@ class VDAESampler(
         return self.covariance_scale_[self._neighbourhoods.labels_of(Z)]
 
     def _spread(self):
-        """Per-coordinate standard deviation of a sample around ``g(z)``."""
+        """``codes -> (shift, std)`` of a sample around ``g(z)``, or None."""
         if self._residuals is None:
             return None
 
