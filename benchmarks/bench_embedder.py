@@ -80,7 +80,7 @@ def run_job(job):
         solver = "exact" if method == "skvdae exact" else "spectralnet"
         model = DiffusionMapEmbedder(
             n_components=N_COMPONENTS,
-            n_neighbors=N_NEIGHBORS,
+            bandwidth_neighbors=N_NEIGHBORS,
             solver=solver,
             random_state=0,
             device="cpu",

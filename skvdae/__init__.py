@@ -1,9 +1,9 @@
 """skvdae: variational diffusion autoencoders for scikit-learn."""
 
 from ._embedder import DiffusionMapEmbedder
-from ._persistence import ModelFileError, load_model, save_model
 from ._sampler import VDAESampler
 from ._version import __version__
+from .io import ModelFileError, load_model, save_model
 from .metrics import BiLipschitzScore, bilipschitz_constants
 
 __all__ = [

@@ -1,5 +1,6 @@
 """DiffusionMapEmbedder: the diffusion map as a scikit-learn transformer."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,27 +13,22 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._exact import nystrom_extension, top_eigenvectors
-from ._graph import build_diffusion_graph, fit_neighbor_index, locality_order
-from ._model_file import SafeModelFileMixin
-from ._nn import ACTIVATIONS
 from ._random import check_private_random_state
-from ._spectral import (
-    MAX_GEOMETRIC_COMPONENTS,
-    auto_n_components,
-    diffusion_coordinates,
-)
-from ._spectralnet import hidden_features, train_spectralnet
-from ._torch_utils import (
-    VALID_DEVICES,
-    predict_numpy,
-    resolve_device,
-    seed_from,
-)
+from ._validation import LAYER_SIZES, check_layer_sizes, shared_constraints
+from .graph import ExactNeighbors, build_diffusion_graph, locality_order
+from .io import SafeModelFileMixin, register_estimator
+from .nn import CallbackSupportMixin, FitProgress, resolve_device
+from .nn._callbacks import close_fit_context, open_fit_context
+from .solvers import SOLVERS
 
 
+@register_estimator
 class DiffusionMapEmbedder(
-    SafeModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    SafeModelFileMixin,
+    CallbackSupportMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
 ):
     """Diffusion map of the data, learned by a network (SpectralNet) or solved exactly.
 
@@ -61,15 +57,19 @@ class DiffusionMapEmbedder(
         capped at 10 beyond the components; see the user guide. A circle gets
         2, a sphere 3, 25 separate clusters at least 24. The number chosen is
         ``n_components_``.
-    n_neighbors : int, default=10
-        Neighbour rank used by ``bandwidth='auto'``.
+    bandwidth_neighbors : int, default=10
+        Neighbour rank ``k`` used by ``bandwidth='auto'`` (the kernel graph
+        itself is truncated by a radius, not by a neighbour count).
+    n_neighbors : int, default='deprecated'
+        Former name of ``bandwidth_neighbors``, which it sets with a
+        ``FutureWarning``; removed in 0.3.
     bandwidth : 'auto' or float, default='auto'
         Kernel scale ``eps`` in ``exp(-|x - y|^2 / eps)``. ``'auto'``: edges of
-        the minimum spanning forest of the ``n_neighbors``-nearest-neighbour
-        graph longer than 3 times the ``n_neighbors``-th neighbour distance at
-        their nearer end are gaps; cutting them leaves groups, and groups of
-        fewer than 5 samples are outliers. ``eps`` is the 99% quantile of the
-        squared ``n_neighbors``-th neighbour distance over the other samples,
+        the minimum spanning forest of the ``k``-nearest-neighbour graph
+        longer than 3 times the ``k``-th neighbour distance at their nearer
+        end are gaps; cutting them leaves groups, and groups of fewer than 5
+        samples are outliers. ``eps`` is the 99% quantile of the squared
+        ``k``-th neighbour distance over the other samples,
         enlarged only where an edge inside a group would otherwise fall below
         a kernel weight of ``exp(-6)``. Outliers and gaps never enter it: one
         far point does not flatten the kernel of the rest, and clusters whose
@@ -96,6 +96,13 @@ class DiffusionMapEmbedder(
         SpectralNet optimisation steps.
     learning_rate : float, default=3e-3
         Adam step size.
+    tol : float or None, default=None
+        SpectralNet early stopping: training ends once the mean loss over
+        windows of 50 steps has not improved by a relative ``tol`` for
+        ``n_iter_no_change`` windows in a row (a ``ConvergenceWarning`` when
+        ``max_iter`` comes first). ``None`` always takes ``max_iter`` steps.
+    n_iter_no_change : int, default=10
+        Windows without improvement before stopping, with ``tol``.
     device : {'auto', 'cpu', 'cuda'}, default='auto'
         Where SpectralNet trains; ``'auto'`` takes CUDA when available.
         Inference (``transform``) always runs on a float64 CPU copy.
@@ -103,7 +110,9 @@ class DiffusionMapEmbedder(
         Seeds the eigensolver's start vector, the network initialisation and the
         edge sampling. Global random states are never touched.
     verbose : int, default=0
-        Print training progress when positive.
+        Print training progress when positive. With scikit-learn 1.9 or later,
+        ``set_callbacks`` takes its callbacks (e.g.
+        ``sklearn.callback.ProgressBar()``); each SpectralNet step is a task.
 
     Attributes
     ----------
@@ -125,6 +134,9 @@ class DiffusionMapEmbedder(
     n_iter_ : int
         SpectralNet steps taken, or for ``'exact'`` the number of linear solves
         of the shift-invert eigensolver (1 for a dense eigendecomposition).
+    embedding_map_ : skvdae.solvers.EmbeddingMap
+        The out-of-sample map ``x -> Psi_t(x)`` that ``transform`` applies: a
+        Nystrom extension for ``'exact'``, the network for ``'spectralnet'``.
     network_ : torch.nn.Module or None
         The trained network (float64, CPU); its output is the diffusion map.
         ``None`` for ``solver='exact'``.
@@ -161,26 +173,38 @@ class DiffusionMapEmbedder(
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
         ],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "bandwidth_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "n_neighbors": [
+            StrOptions({"deprecated"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "bandwidth": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "alpha": [Interval(Real, 0, 1, closed="both")],
         "diffusion_time": [Interval(Real, 0, None, closed="left")],
-        "solver": [StrOptions({"spectralnet", "exact"})],
-        "hidden_layer_sizes": ["array-like"],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "device": [StrOptions(set(VALID_DEVICES))],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        "solver": [StrOptions(set(SOLVERS))],
+        "hidden_layer_sizes": LAYER_SIZES,
+        **shared_constraints(
+            "activation",
+            "batch_size",
+            "max_iter",
+            "learning_rate",
+            "tol",
+            "n_iter_no_change",
+            "device",
+            "random_state",
+            "verbose",
+        ),
     }
+
+    # Model files written before a rename keep the old parameter name.
+    _renamed_params = {"n_neighbors": "bandwidth_neighbors"}
 
     def __init__(
         self,
         n_components="auto",
         *,
-        n_neighbors=10,
+        bandwidth_neighbors=10,
+        n_neighbors="deprecated",
         bandwidth="auto",
         alpha=1.0,
         diffusion_time=1.0,
@@ -190,11 +214,14 @@ class DiffusionMapEmbedder(
         batch_size=2048,
         max_iter=500,
         learning_rate=3e-3,
+        tol=None,
+        n_iter_no_change=10,
         device="auto",
         random_state=None,
         verbose=0,
     ):
         self.n_components = n_components
+        self.bandwidth_neighbors = bandwidth_neighbors
         self.n_neighbors = n_neighbors
         self.bandwidth = bandwidth
         self.alpha = alpha
@@ -205,6 +232,8 @@ class DiffusionMapEmbedder(
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.learning_rate = learning_rate
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -276,34 +305,43 @@ class DiffusionMapEmbedder(
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         output_dtype = X.dtype
         X = X.astype(np.float64, copy=False)
-        self._check_fit_data(X)
+        bandwidth_neighbors = self._bandwidth_neighbors()
+        self._check_fit_data(X, bandwidth_neighbors)
         random_state = check_private_random_state(self.random_state)
+        solver = SOLVERS[self.solver].from_params(self.get_params())
+        context = open_fit_context(self, max_subtasks=solver.n_steps)
 
         order = locality_order(X)
         X = X[order]
-        nn_index = fit_neighbor_index(X)
+        nn_index = ExactNeighbors().fit(X)
         graph = build_diffusion_graph(
-            X, nn_index, self.n_neighbors, self.bandwidth, self.alpha
+            nn_index, bandwidth_neighbors, self.bandwidth, self.alpha
         )
         labels = np.full(X.shape[0], -1, dtype=np.intp)
         labels[graph.inliers] = graph.component_labels
         X_all = X
         if graph.inliers.size < X.shape[0]:
             X = X[graph.inliers]
-            nn_index = fit_neighbor_index(X)
+            nn_index = ExactNeighbors().fit(X)
         self._check_graph(graph)
-        if self.solver == "exact":
-            psi, eigenvalues = self._fit_exact(graph, random_state)
-            self._nn_index = nn_index
-            self._kernel_radius = graph.radius
-            self._log_weights = -self.alpha * graph.log_kernel_density
-            self._train_psi = psi
-            train_embedding = psi * self._time_scaling(eigenvalues)
-        else:
-            self._fit_spectralnet(X, graph, random_state)
-            eigenvalues = self.eigenvalues_
-            self._nn_index = self._train_psi = self._log_weights = None
-            train_embedding = None
+
+        def report(name, max_iter):
+            return FitProgress(name, max_iter, self.verbose, self, context)
+
+        result = solver.solve(
+            X,
+            nn_index,
+            graph,
+            n_components=self.n_components,
+            diffusion_time=self.diffusion_time,
+            random_state=random_state,
+            report=report,
+        )
+        self.embedding_map_ = result.map
+        self.eigenvalues_ = result.eigenvalues
+        self.n_components_ = int(result.eigenvalues.size)
+        self.n_iter_ = int(result.n_iter)
+        self.loss_curve_ = result.loss_curve
         self.bandwidth_ = graph.bandwidth
         self.n_connected_components_ = graph.n_connected_components
         original_rows = np.empty_like(order)
@@ -317,31 +355,54 @@ class DiffusionMapEmbedder(
                 f"{graph.n_connected_components} component(s), "
                 f"{self.n_outliers_} outlier(s), {self.n_components_} "
                 f"coordinate(s), eigenvalues "
-                f"{np.array2string(eigenvalues, precision=6)}"
+                f"{np.array2string(self.eigenvalues_, precision=6)}"
             )
+        close_fit_context(self, context)
         if not return_embedding:
             return None
+        train_embedding = result.train_embedding
         if train_embedding is None:
-            train_embedding = predict_numpy(self.network_, X)
+            train_embedding = self.embedding_map_.transform(X)
         embedding = np.empty((X_all.shape[0], self.n_components_))
         embedding[graph.inliers] = train_embedding
         outliers = labels < 0
         if outliers.any():
             # Outliers are not in the graph: they are embedded as new points.
-            embedding[outliers] = self._embed(X_all[outliers])
+            embedding[outliers] = self.embedding_map_.transform(X_all[outliers])
         return embedding[original_rows].astype(output_dtype, copy=False)
 
-    def _check_fit_data(self, X):
+    @property
+    def network_(self):
+        """The trained network (float64, CPU) whose output is the diffusion map.
+
+        ``None`` for a solver without a network (``'exact'``).
+        """
+        check_is_fitted(self)
+        return getattr(self.embedding_map_, "network", None)
+
+    def _bandwidth_neighbors(self):
+        if self.n_neighbors == "deprecated":
+            return self.bandwidth_neighbors
+        warnings.warn(
+            "The parameter n_neighbors of DiffusionMapEmbedder was renamed "
+            "bandwidth_neighbors in 0.2 and will be removed in 0.3; the value "
+            f"n_neighbors={self.n_neighbors} is used.",
+            FutureWarning,
+            stacklevel=4,
+        )
+        return self.n_neighbors
+
+    def _check_fit_data(self, X, bandwidth_neighbors):
         n_samples = X.shape[0]
         if np.ptp(X, axis=0).max() == 0.0:
             raise ValueError(
                 "All samples in X are identical: a diffusion map needs at least two "
                 "distinct points."
             )
-        if self.n_neighbors >= n_samples:
+        if bandwidth_neighbors >= n_samples:
             raise ValueError(
-                f"n_neighbors={self.n_neighbors} must be smaller than n_samples="
-                f"{n_samples}."
+                f"bandwidth_neighbors={bandwidth_neighbors} must be smaller than "
+                f"n_samples={n_samples}."
             )
         if self.n_components != "auto" and self.n_components >= n_samples - 1:
             raise ValueError(
@@ -350,12 +411,7 @@ class DiffusionMapEmbedder(
             )
         resolve_device(self.device)
         if self.solver == "spectralnet":
-            sizes = np.asarray(self.hidden_layer_sizes)
-            if sizes.ndim != 1 or sizes.size == 0 or np.any(sizes < 1):
-                raise ValueError(
-                    "hidden_layer_sizes must be a non-empty sequence of positive "
-                    f"integers, got {self.hidden_layer_sizes!r}."
-                )
+            check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
 
     def _check_graph(self, graph):
         n_inliers = graph.inliers.size
@@ -366,94 +422,70 @@ class DiffusionMapEmbedder(
                 f"{n_inliers - 1}."
             )
 
-    def _n_candidates(self, graph):
-        """Coordinates to compute before ``n_components='auto'`` chooses."""
-        if self.n_components != "auto":
-            return self.n_components
-        wanted = graph.n_connected_components - 1 + MAX_GEOMETRIC_COMPONENTS
-        return max(1, min(wanted, graph.inliers.size - 2))
-
-    def _leading_coordinates(self, graph, random_state):
-        """Exact leading coordinates: ``(psi, eigenvalues, n_solves)``."""
-        n_candidates = self._n_candidates(graph)
-        vectors, _, n_solves = top_eigenvectors(graph, n_candidates + 1, random_state)
-        _, _, eigenvalues, psi = diffusion_coordinates(vectors, graph, n_candidates)
-        return psi, eigenvalues, n_solves
-
-    def _choose_n_components(self, psi, eigenvalues, graph):
-        if self.n_components != "auto":
-            return self.n_components
-        return auto_n_components(psi, eigenvalues, graph.n_connected_components)
-
-    def _fit_exact(self, graph, random_state):
-        psi, eigenvalues, n_solves = self._leading_coordinates(graph, random_state)
-        n_components = self._choose_n_components(psi, eigenvalues, graph)
-        psi, eigenvalues = psi[:, :n_components], eigenvalues[:n_components]
-        self.n_components_ = n_components
-        self._set_eigenvalues(eigenvalues)
-        self.n_iter_ = max(n_solves, 1)
-        self.network_ = None
-        self.loss_curve_ = np.empty(0)
-        return psi, eigenvalues
-
-    def _fit_spectralnet(self, X, graph, random_state):
-        if self.n_components == "auto":
-            psi, eigenvalues, _ = self._leading_coordinates(graph, random_state)
-            n_components = self._choose_n_components(psi, eigenvalues, graph)
-        else:
-            n_components = self.n_components
-        self.n_components_ = n_components
-        network, n_iter, losses = train_spectralnet(
-            X,
-            graph,
-            n_outputs=n_components + 1,
-            hidden_layer_sizes=[int(size) for size in self.hidden_layer_sizes],
-            activation=self.activation,
-            batch_size=self.batch_size,
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate,
-            device=resolve_device(self.device),
-            seed=seed_from(random_state),
-            verbose=self.verbose,
-        )
-        features, network = hidden_features(network, X)
-        try:
-            coef, offset, eigenvalues, _ = diffusion_coordinates(
-                features, graph, n_components
-            )
-        except np.linalg.LinAlgError as error:
-            raise ValueError(
-                "SpectralNet's features collapsed: "
-                f"{error}. Increase hidden_layer_sizes or max_iter."
-            ) from error
-        self._set_eigenvalues(eigenvalues)
-        scaling = self._time_scaling(eigenvalues)
-        network.set_head(coef * scaling, offset * scaling)
-        self.network_ = network
-        self.n_iter_ = n_iter
-        self.loss_curve_ = losses
-
-    def _set_eigenvalues(self, eigenvalues):
-        if not np.all(np.isfinite(eigenvalues)) or eigenvalues[-1] <= 0.0:
-            raise ValueError(
-                f"The {eigenvalues.size} leading non-trivial eigenvalues are not all "
-                f"positive ({eigenvalues}); reduce n_components or enlarge the "
-                "bandwidth."
-            )
-        self.eigenvalues_ = eigenvalues
-
-    def _time_scaling(self, eigenvalues):
-        return eigenvalues**self.diffusion_time
-
     def _embed(self, X):
-        if self.network_ is not None:
-            return predict_numpy(self.network_, X)
-        propagated = nystrom_extension(
-            self._nn_index,
-            X,
-            self.bandwidth_,
-            self._kernel_radius,
-            self._log_weights,
-            self._train_psi,
+        return self.embedding_map_.transform(X)
+
+    # -- model files ---------------------------------------------------------
+
+    def _get_model_state(self):
+        return {
+            **self._feature_state(),
+            "n_components_": self.n_components_,
+            "bandwidth_": self.bandwidth_,
+            "n_connected_components_": self.n_connected_components_,
+            "n_outliers_": self.n_outliers_,
+            "n_iter_": self.n_iter_,
+            "component_labels_": self.component_labels_,
+            "eigenvalues_": self.eigenvalues_,
+            "loss_curve_": self.loss_curve_,
+            **self.embedding_map_.get_state(),
+        }
+
+    def _set_model_state(self, state):
+        self._set_feature_state(state)
+        n_components = state.get("n_components_", self.n_components)
+        if isinstance(n_components, bool) or not isinstance(n_components, int):
+            raise ValueError(f"invalid n_components_ {n_components!r}")
+        eigenvalues = np.asarray(state.get("eigenvalues_"), dtype=np.float64)
+        if eigenvalues.shape != (n_components,):
+            raise ValueError(
+                f"eigenvalues_ has shape {eigenvalues.shape}, expected "
+                f"({n_components},)"
+            )
+        if not np.all((eigenvalues > 0) & (eigenvalues <= 1 + 1e-6)):
+            raise ValueError(f"eigenvalues_ {eigenvalues} are not in (0, 1]")
+        bandwidth = state.get("bandwidth_")
+        if not isinstance(bandwidth, float) or not 0 < bandwidth < np.inf:
+            raise ValueError(f"invalid bandwidth_ {bandwidth!r}")
+        map_class = SOLVERS[self.solver].map_class
+        self.embedding_map_ = map_class.from_state(
+            state,
+            n_features=self.n_features_in_,
+            eigenvalues=eigenvalues,
+            diffusion_time=self.diffusion_time,
+            bandwidth=bandwidth,
         )
-        return propagated * self.eigenvalues_ ** (self.diffusion_time - 1.0)
+        self._check_output_width(n_components)
+        self.n_components_ = n_components
+        self.eigenvalues_ = eigenvalues
+        self.bandwidth_ = bandwidth
+        self.n_connected_components_ = int(state.get("n_connected_components_", 1))
+        self.n_outliers_ = int(state.get("n_outliers_", 0))
+        self.n_iter_ = int(state.get("n_iter_", 0))
+        self.component_labels_ = state.get("component_labels_")
+        self.loss_curve_ = np.asarray(state.get("loss_curve_", []), dtype=np.float64)
+
+    def _check_output_width(self, n_components):
+        probe = np.zeros((1, self.n_features_in_))
+        try:
+            width = self.embedding_map_.transform(probe).shape
+        except RuntimeError as error:  # a network of other input width
+            raise ValueError(
+                f"the embedder's map does not take {self.n_features_in_} features "
+                f"({error})"
+            ) from error
+        if width != (1, n_components):
+            raise ValueError(
+                f"the embedder's map gives {width[1]} coordinates, "
+                f"n_components_ is {n_components}"
+            )

@@ -16,16 +16,12 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._embedder import DiffusionMapEmbedder
-from ._model_file import SafeModelFileMixin
-from ._nn import ACTIVATIONS
 from ._random import check_private_random_state
-from ._torch_utils import (
-    VALID_DEVICES,
-    inference_copy,
-    make_generator,
-    predict_numpy,
-    resolve_device,
-    seed_from,
+from ._validation import (
+    LAYER_SIZES,
+    check_count,
+    check_layer_sizes,
+    shared_constraints,
 )
 from ._vdae import (
     LatentNeighbourhoods,
@@ -41,12 +37,28 @@ from ._vdae import (
     train_vdae,
     walk,
 )
+from .io import SafeModelFileMixin, register_estimator
+from .nn import (
+    CallbackSupportMixin,
+    FitProgress,
+    inference_copy,
+    make_generator,
+    predict_numpy,
+    resolve_device,
+    seed_from,
+)
+from .nn._callbacks import close_fit_context, open_fit_context, subtask, task
 
 _FLOAT_DTYPES = [np.float64, np.float32]
 
 
+@register_estimator
 class VDAESampler(
-    SafeModelFileMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    SafeModelFileMixin,
+    CallbackSupportMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
 ):
     """Variational diffusion autoencoder: samples by a random walk on the manifold.
 
@@ -129,6 +141,13 @@ class VDAESampler(
     learning_rate : float, default=1e-2
         Adam step size for the first 80% of the steps; the last 20% use a
         tenth of it.
+    tol : float or None, default=None
+        Early stopping: training ends once the mean loss over windows of 50
+        steps has not improved by a relative ``tol`` for ``n_iter_no_change``
+        windows in a row (a ``ConvergenceWarning`` when ``max_iter`` comes
+        first). ``None`` always takes ``max_iter`` steps.
+    n_iter_no_change : int, default=10
+        Windows without improvement before stopping, with ``tol``.
     device : {'auto', 'cpu', 'cuda'}, default='auto'
         Where the networks train. Inference (``transform``, sampling, scores)
         runs on float64 CPU copies, so a model fitted on a GPU pickles and loads
@@ -138,7 +157,10 @@ class VDAESampler(
         minibatches. Sampling has its own ``random_state`` argument. Global
         random states are never touched.
     verbose : int, default=0
-        Print training progress when positive.
+        Print training progress when positive. With scikit-learn 1.9 or later,
+        ``set_callbacks`` takes its callbacks (e.g.
+        ``sklearn.callback.ProgressBar()``); they see the tasks ``embedder``
+        (the diffusion map's fit) and ``vdae`` (one subtask per step).
 
     Attributes
     ----------
@@ -203,15 +225,19 @@ class VDAESampler(
             StrOptions({"auto"}),
             Interval(Real, 0, None, closed="neither"),
         ],
-        "decoder_hidden_layer_sizes": ["array-like"],
-        "covariance_hidden_layer_sizes": ["array-like"],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "device": [StrOptions(set(VALID_DEVICES))],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        "decoder_hidden_layer_sizes": LAYER_SIZES,
+        "covariance_hidden_layer_sizes": LAYER_SIZES,
+        **shared_constraints(
+            "activation",
+            "batch_size",
+            "max_iter",
+            "learning_rate",
+            "tol",
+            "n_iter_no_change",
+            "device",
+            "random_state",
+            "verbose",
+        ),
     }
 
     def __init__(
@@ -228,6 +254,8 @@ class VDAESampler(
         batch_size=512,
         max_iter=2000,
         learning_rate=1e-2,
+        tol=None,
+        n_iter_no_change=10,
         device="auto",
         random_state=None,
         verbose=0,
@@ -243,6 +271,8 @@ class VDAESampler(
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.learning_rate = learning_rate
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -265,14 +295,15 @@ class VDAESampler(
         """
         X = validate_data(self, X, dtype=_FLOAT_DTYPES, ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
-        decoder_sizes = _check_layer_sizes(
+        decoder_sizes = check_layer_sizes(
             self.decoder_hidden_layer_sizes, "decoder_hidden_layer_sizes"
         )
-        covariance_sizes = _check_layer_sizes(
+        covariance_sizes = check_layer_sizes(
             self.covariance_hidden_layer_sizes, "covariance_hidden_layer_sizes"
         )
         device = resolve_device(self.device)
         random_state = check_private_random_state(self.random_state)
+        context = open_fit_context(self, max_subtasks=2)
 
         if self.embedder is None:
             embedder = DiffusionMapEmbedder(device=self.device)
@@ -280,7 +311,8 @@ class VDAESampler(
             embedder = clone(self.embedder)
         if embedder.get_params().get("random_state", 0) is None:
             embedder.set_params(random_state=int(random_state.randint(2**31 - 1)))
-        Z = np.asarray(embedder.fit_transform(X), dtype=np.float64)
+        with task(subtask(context, "embedder", 0), self, embedder):
+            Z = np.asarray(embedder.fit_transform(X), dtype=np.float64)
         self.embedder_ = embedder
         labels = getattr(embedder, "component_labels_", None)
         if labels is None:
@@ -323,21 +355,27 @@ class VDAESampler(
             seed=seed,
         )
         self._initial_covariance_network = inference_copy(covariance)
-        decoder, covariance, losses = train_vdae(
-            Z,
-            X,
-            target_inverse,
-            target_log_det,
-            decoder,
-            covariance,
-            noise_variance=noise_variance,
-            batch_size=self.batch_size,
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate,
-            device=device,
-            seed=seed,
-            verbose=self.verbose,
-        )
+        training = subtask(context, "vdae", self.max_iter)
+        with task(training, self):
+            decoder, covariance, result = train_vdae(
+                Z,
+                X,
+                target_inverse,
+                target_log_det,
+                decoder,
+                covariance,
+                noise_variance=noise_variance,
+                batch_size=self.batch_size,
+                max_iter=self.max_iter,
+                learning_rate=self.learning_rate,
+                device=device,
+                seed=seed,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                progress=FitProgress(
+                    "VDAESampler", self.max_iter, self.verbose, self, training
+                ),
+            )
         self.decoder_ = inference_copy(decoder)
         self.covariance_network_ = inference_copy(covariance)
         self.n_components_ = n_latent
@@ -345,8 +383,8 @@ class VDAESampler(
         self.covariance_scale_ = scales
         self.covariance_ridge_ = ridge
         self.noise_variance_ = float(noise_variance)
-        self.loss_curve_ = losses
-        self.n_iter_ = int(losses.size)
+        self.loss_curve_ = result.losses
+        self.n_iter_ = result.n_iter
         self._train_X = X
         self._train_Z = Z
         self._train_labels = labels
@@ -355,6 +393,7 @@ class VDAESampler(
             self._residuals = X - predict_numpy(self.decoder_, Z)
         else:
             self._residuals = None
+        close_fit_context(self, context)
         return self
 
     def transform(self, X):
@@ -473,7 +512,7 @@ class VDAESampler(
             ``path[0]`` is ``X_start``; dtype follows ``X_start``.
         """
         check_is_fitted(self)
-        n_steps = _check_count(n_steps, "n_steps", minimum=0)
+        n_steps = check_count(n_steps, "n_steps", minimum=0)
         X = validate_data(self, X_start, reset=False, dtype=_FLOAT_DTYPES)
         generator = self._generator(check_private_random_state(random_state))
         path = walk(
@@ -509,8 +548,8 @@ class VDAESampler(
             Samples, float64 (or the dtype of ``seeds``).
         """
         check_is_fitted(self)
-        n_samples = _check_count(n_samples, "n_samples", minimum=1)
-        n_steps = _check_count(n_steps, "n_steps", minimum=0)
+        n_samples = check_count(n_samples, "n_samples", minimum=1)
+        n_steps = check_count(n_steps, "n_steps", minimum=0)
         if seeds is None:
             pool = self._train_X
             dtype = np.float64
@@ -622,24 +661,127 @@ class VDAESampler(
     def _generator(random_state):
         return make_generator(seed_from(random_state), "cpu")
 
+    # -- model files ---------------------------------------------------------
 
-def _check_count(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, Integral | np.integer):
-        raise TypeError(f"{name} must be an integer, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
-    return int(value)
+    def _get_model_state(self):
+        return {
+            **self._feature_state(),
+            "n_components_": self.n_components_,
+            "n_neighbors_": self.n_neighbors_,
+            "covariance_ridge_": self.covariance_ridge_,
+            "noise_variance_": self.noise_variance_,
+            "n_iter_": self.n_iter_,
+            "loss_curve_": self.loss_curve_,
+            "covariance_scale_": self.covariance_scale_,
+            "_train_X": self._train_X,
+            "_train_Z": self._train_Z,
+            "_train_labels": self._train_labels,
+            "_residuals": self._residuals,
+            "decoder_": self.decoder_,
+            "covariance_network_": self.covariance_network_,
+            "_initial_covariance_network": self._initial_covariance_network,
+            "embedder_": self.embedder_,
+        }
 
-
-def _check_layer_sizes(sizes, name):
-    array = np.asarray(sizes)
-    if (
-        array.ndim != 1
-        or array.size == 0
-        or not np.issubdtype(array.dtype, np.integer)
-        or np.any(array < 1)
-    ):
-        raise ValueError(
-            f"{name} must be a non-empty sequence of positive integers, got {sizes!r}."
+    def _set_model_state(self, state):
+        self._set_feature_state(state)
+        n_features = self.n_features_in_
+        embedder = state.get("embedder_")
+        if embedder is None:
+            raise ValueError("the model file lacks the sampler's embedder_")
+        n_latent = _positive_int(state, "n_components_")
+        if embedder.n_features_in_ != n_features or embedder.n_components_ != n_latent:
+            raise ValueError("the embedder does not match the sampler's shapes")
+        train_X = _finite_array(state, "_train_X", (None, n_features))
+        n_train = train_X.shape[0]
+        train_Z = _finite_array(state, "_train_Z", (n_train, n_latent))
+        labels = state.get("_train_labels")
+        if labels is None:  # files written before components were tracked
+            labels = np.zeros(n_train, dtype=np.intp)
+        labels = np.asarray(labels)
+        if (
+            labels.shape != (n_train,)
+            or labels.dtype.kind not in "iu"
+            or n_train == 0
+            or labels.min() < 0
+        ):
+            raise ValueError("invalid _train_labels")
+        scales = state.get("covariance_scale_")
+        if scales is None:  # files written before per-component scales
+            scales = np.array([float(self.covariance_scale)])
+        scales = np.asarray(scales, dtype=np.float64)
+        if scales.shape != (int(labels.max()) + 1,) or not np.all(
+            np.isfinite(scales) & (scales > 0)
+        ):
+            raise ValueError("invalid covariance_scale_")
+        n_neighbors = _positive_int(state, "n_neighbors_")
+        for name in ("covariance_ridge_", "noise_variance_"):
+            value = state.get(name)
+            if not isinstance(value, float) or not 0 < value < np.inf:
+                raise ValueError(f"invalid {name} {value!r}")
+        residuals = state.get("_residuals")
+        if residuals is not None:
+            residuals = _finite_array(state, "_residuals", (n_train, n_features))
+        for name, n_in, n_out in (
+            ("decoder_", n_latent, n_features),
+            ("covariance_network_", n_latent, n_latent**2),
+            ("_initial_covariance_network", n_latent, n_latent**2),
+        ):
+            _check_network(state.get(name), n_in, n_out, name)
+        self.embedder_ = embedder
+        self.n_components_ = n_latent
+        self.n_neighbors_ = n_neighbors
+        self.covariance_ridge_ = state["covariance_ridge_"]
+        self.noise_variance_ = state["noise_variance_"]
+        self.n_iter_ = int(state.get("n_iter_", 0))
+        self.loss_curve_ = np.asarray(state.get("loss_curve_", []), dtype=np.float64)
+        self.covariance_scale_ = scales
+        self.decoder_ = state["decoder_"]
+        self.covariance_network_ = state["covariance_network_"]
+        self._initial_covariance_network = state["_initial_covariance_network"]
+        self._train_X = train_X
+        self._train_Z = train_Z
+        self._train_labels = labels.astype(np.intp)
+        self._residuals = residuals
+        self._neighbourhoods = LatentNeighbourhoods(
+            train_Z, self._train_labels, n_neighbors
         )
-    return [int(size) for size in array]
+
+
+def _positive_int(state, name):
+    value = state.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"invalid {name} {value!r}")
+    return value
+
+
+def _finite_array(state, name, shape):
+    value = state.get(name)
+    if value is None:
+        raise ValueError(f"the model file lacks the array {name!r}")
+    value = np.asarray(value, dtype=np.float64)
+    if value.ndim != len(shape) or any(
+        s is not None and s != v for s, v in zip(shape, value.shape, strict=True)
+    ):
+        raise ValueError(f"{name} has shape {value.shape}, expected {shape}")
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{name} holds non-finite values")
+    return value
+
+
+def _check_network(module, n_inputs, n_outputs, name):
+    """A network must map ``n_inputs`` values to ``n_outputs``."""
+    if module is None:
+        raise ValueError(f"the model file lacks the network {name!r}")
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros(1, n_inputs, dtype=torch.float64))
+    except RuntimeError as error:
+        raise ValueError(
+            f"the network {name} does not take {n_inputs} inputs ({error})"
+        ) from error
+    if int(np.prod(out.shape[1:])) != n_outputs:
+        raise ValueError(
+            f"the network {name} maps {n_inputs} to {int(np.prod(out.shape[1:]))} "
+            f"values, expected {n_inputs} to {n_outputs}"
+        )

@@ -1,7 +1,7 @@
 """The variational diffusion autoencoder: local covariances, training loop, walks.
 
 Given a frozen diffusion map ``psi`` and the codes ``Z = psi(X)`` of the training
-data (DESIGN.md section 3):
+data:
 
 - the target covariance of one random-walk step at ``z_i`` is the second moment
   of the latent displacements to its ``k`` nearest codes,
@@ -16,13 +16,20 @@ data (DESIGN.md section 3):
 
 import numpy as np
 import torch
-from sklearn.neighbors import NearestNeighbors
 
-from ._nn import CholeskyNetwork, Decoder
-from ._torch_utils import make_generator, seeded_torch
-from ._training import DivergenceGuard
+from .graph import ExactNeighbors
+from .nn import (
+    CholeskyNetwork,
+    Decoder,
+    StepSchedule,
+    fit_minibatches,
+    make_generator,
+    seeded_torch,
+)
 
-_ANNEAL_AT = 0.8
+#: The VDAE's learning rate drops tenfold for the last 20% of the steps: the
+#: decoder's precision.
+SCHEDULE = StepSchedule(at=0.8, divisor=10.0)
 
 #: ``covariance_scale='auto'``: one step's root-mean-square length as a
 #: fraction of the root-mean-square radius of the codes of its component.
@@ -55,15 +62,17 @@ class LatentNeighbourhoods:
         self.Z = Z
         self.labels = np.asarray(labels, dtype=np.intp)
         self.n_neighbors = int(n_neighbors)
-        self._nearest = NearestNeighbors(n_neighbors=1).fit(Z)
+        self._nearest = ExactNeighbors().fit(Z)
         self._members = [
             np.flatnonzero(self.labels == c) for c in range(self.labels.max() + 1)
         ]
-        self._indices = [NearestNeighbors().fit(Z[rows]) for rows in self._members]
+        self._indices = [ExactNeighbors().fit(Z[rows]) for rows in self._members]
 
     def labels_of(self, Z_query):
         """The component of the nearest training code of each query."""
-        nearest = self._nearest.kneighbors(Z_query, return_distance=False)[:, 0]
+        nearest = self._nearest.kneighbors(
+            Z_query, n_neighbors=1, return_distance=False
+        )[:, 0]
         return self.labels[nearest]
 
     def groups(self, Z_query, labels=None):
@@ -285,16 +294,17 @@ def train_vdae(
     learning_rate,
     device,
     seed,
-    verbose=0,
+    tol=None,
+    n_iter_no_change=10,
+    progress=None,
 ):
     """Minimise ``mean_i [KL_i + |g(z'_i) - x'_i|^2 / (2c)]`` on minibatches.
 
-    Returns ``(decoder, covariance, loss_history)`` trained in float32 on
-    ``device``. Adam runs at ``learning_rate`` for the first 80% of the steps
-    and at a tenth of it for the rest. Only ``batch x batch`` latent distances
-    are formed. A step whose
-    loss is not finite restores the last snapshot with a halved learning rate;
-    after a few restarts a ``FloatingPointError`` is raised (``DivergenceGuard``).
+    Returns ``(decoder, covariance, TrainingResult)``, the networks trained in
+    float32 on ``device``. Adam runs at ``learning_rate`` for the first 80% of
+    the steps and at a tenth of it for the rest (:data:`SCHEDULE`). Only
+    ``batch x batch`` latent distances are formed. The loop is
+    :func:`skvdae.nn.fit_minibatches`, with its divergence policy.
     """
     n_samples = Z.shape[0]
     batch_size = min(batch_size, n_samples)
@@ -307,20 +317,7 @@ def train_vdae(
     optimizer = torch.optim.Adam(joint.parameters(), lr=learning_rate)
     scale = 1.0 / (2.0 * noise_variance)
 
-    history = []
-    guard = DivergenceGuard(
-        joint,
-        optimizer,
-        learning_rate,
-        "VDAE",
-        "try a smaller learning_rate or a larger noise_variance.",
-    )
-    anneal_step = int(_ANNEAL_AT * max_iter) + 1
-    for step in range(1, max_iter + 1):
-        if step == anneal_step:
-            # Final stretch at a tenth of the rate: the decoder's precision.
-            for group in optimizer.param_groups:
-                group["lr"] /= 10.0
+    def step(iteration):
         rows = torch.randint(
             n_samples, (batch_size,), generator=generator, device=device
         )
@@ -334,18 +331,21 @@ def train_vdae(
             landing = torch.cdist(moved, z).argmin(dim=1)
         kl = gaussian_kl(factor, inverse[rows], log_det[rows])
         reconstruction = (joint.decoder(moved) - x[landing]).square().sum(dim=1)
-        loss = (kl + scale * reconstruction).mean()
-        if not torch.isfinite(loss):
-            guard.recover(rate_factor=0.1 if step >= anneal_step else 1.0)
-            continue
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        history.append(float(loss.detach()))
-        guard.step_done(step)
-        if verbose and (step % max(1, max_iter // 10) == 0 or step == max_iter):
-            print(f"[VDAESampler] step {step}/{max_iter}  loss {history[-1]:.4e}")
-    return joint.decoder, joint.covariance, np.asarray(history)
+        return (kl + scale * reconstruction).mean()
+
+    result = fit_minibatches(
+        step,
+        max_iter=max_iter,
+        optimizers=[optimizer],
+        modules=[joint],
+        schedule=SCHEDULE,
+        tol=tol,
+        n_iter_no_change=n_iter_no_change,
+        name="VDAE",
+        advice="try a smaller learning_rate or a larger noise_variance.",
+        progress=progress,
+    )
+    return joint.decoder, joint.covariance, result
 
 
 def walk(

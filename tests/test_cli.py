@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from skvdae import VDAESampler, load_model
-from skvdae._cli import (
+from skvdae.cli import (
     EXIT_BAD_DATA,
     EXIT_BAD_MODEL,
     EXIT_OK,
@@ -102,7 +102,7 @@ def test_fit_embedder_and_options(workspace):
         "embedder",
         "--n-components",
         "3",
-        "--n-neighbors",
+        "--bandwidth-neighbors",
         "8",
         "--max-iter",
         "15",
@@ -117,7 +117,7 @@ def test_fit_embedder_and_options(workspace):
     assert main(argv) == EXIT_OK
     embedder = load_model(out)
     assert type(embedder).__name__ == "DiffusionMapEmbedder"
-    assert embedder.n_components == 3 and embedder.n_neighbors == 8
+    assert embedder.n_components == 3 and embedder.bandwidth_neighbors == 8
     assert embedder.hidden_layer_sizes == (16, 16) and embedder.n_iter_ == 15
     z = str(workspace / "z_embedder.npy")
     data = str(workspace / "data.npy")
@@ -141,14 +141,31 @@ def test_verbose_fit_prints_progress(workspace, capsys):
 def test_progress_bar(capsys):
     import io
 
-    from skvdae._cli import _ProgressBar
+    from skvdae.cli._progress import ProgressBar
 
     stream = io.StringIO()
-    bar = _ProgressBar(stream, width=10)
-    bar.write("[VDAESampler] step 5/10  loss 1.0e+00\n[VDAESampler] step 10/10")
-    bar.write("  loss 0.5\n")
+    bar = ProgressBar(stream, width=10)
+    for iteration in (5, 10):
+        metadata = {"name": "VDAESampler", "iteration": iteration, "max_iter": 10}
+        bar.on_fit_task_end(None, None, metadata=metadata)
     text = stream.getvalue()
     assert "[#####-----] 5/10" in text and "[##########] 10/10" in text
+
+
+def test_progress_bar_follows_a_real_fit():
+    """The bar is driven by scikit-learn's callbacks, never by printed lines."""
+    import io
+
+    pytest.importorskip("sklearn.callback")
+    from skvdae import DiffusionMapEmbedder
+    from skvdae.cli._progress import ProgressBar
+
+    stream = io.StringIO()
+    embedder = DiffusionMapEmbedder(n_components=2, max_iter=20, random_state=0)
+    embedder.set_callbacks(ProgressBar(stream, width=10))
+    embedder.fit(_loop())
+    text = stream.getvalue()
+    assert "[SpectralNet]" in text and "[##########] 20/20" in text
 
 
 def test_bad_data_exit_codes(workspace, tmp_path, capsys):

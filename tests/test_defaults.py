@@ -11,8 +11,6 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from skvdae import DiffusionMapEmbedder, VDAESampler, load_model
-from skvdae._graph import auto_bandwidth
-from skvdae._spectral import auto_n_components, harmonic_residuals
 from skvdae._vdae import (
     LatentNeighbourhoods,
     auto_covariance_scale,
@@ -28,7 +26,9 @@ from skvdae.datasets import (
     make_loop,
     make_sphere,
 )
+from skvdae.graph import auto_bandwidth
 from skvdae.metrics import precision_recall_density_coverage
+from skvdae.solvers import auto_n_components, harmonic_residuals
 
 GRID_SIGMA = 0.05
 

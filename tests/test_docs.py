@@ -46,7 +46,17 @@ def _page(module, name):
     return f"{module}.{name}"
 
 
-@pytest.mark.parametrize("module", ["skvdae.metrics", "skvdae.datasets"])
+SUBPACKAGES = (
+    "skvdae.metrics",
+    "skvdae.datasets",
+    "skvdae.nn",
+    "skvdae.graph",
+    "skvdae.solvers",
+    "skvdae.utils",
+)
+
+
+@pytest.mark.parametrize("module", SUBPACKAGES)
 def test_every_public_name_is_in_the_api_reference(module):
     # skvdae's own names are listed from skvdae.__all__ by doc/conf.py.
     documented = _documented_names()
@@ -84,7 +94,7 @@ def test_docs_build_without_warnings(tmp_path):
     )
     html = tmp_path / "html"
     assert (html / "index.html").is_file()
-    for module in ("skvdae", "skvdae.metrics", "skvdae.datasets"):
+    for module in ("skvdae", *SUBPACKAGES):
         for name in importlib.import_module(module).__all__:
             if name != "__version__":
                 page = html / "api" / "generated" / f"{_page(module, name)}.html"

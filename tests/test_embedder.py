@@ -5,9 +5,9 @@ import pytest
 import torch
 from scipy import sparse
 
-import skvdae._spectralnet as spectralnet_module
+import skvdae.solvers._spectralnet as spectralnet_module
 from skvdae import DiffusionMapEmbedder
-from skvdae._spectralnet import cholesky_with_jitter
+from skvdae.solvers._spectralnet import cholesky_with_jitter
 
 
 def squared_chordal_distance(A, B):
@@ -153,7 +153,7 @@ def test_spectralnet_transform_is_the_network_output():
 
 
 def test_lanczos_fallback_when_the_factorisation_does_not_fit(monkeypatch):
-    import skvdae._exact as exact_module
+    import skvdae.solvers._eigen as exact_module
 
     X, _ = uniform_circle(1500, seed=17)
     reference = DiffusionMapEmbedder(n_components=4, solver="exact", random_state=0)
@@ -310,10 +310,12 @@ def test_sparse_input_is_refused():
 
 def test_sample_count_limits():
     X = helix_arc(8, seed=12)
-    with pytest.raises(ValueError, match="n_neighbors=10 must be smaller"):
+    with pytest.raises(ValueError, match="bandwidth_neighbors=10 must be smaller"):
         DiffusionMapEmbedder(solver="exact").fit(X)
     with pytest.raises(ValueError, match="n_components=7 must be smaller"):
-        DiffusionMapEmbedder(n_components=7, n_neighbors=3, solver="exact").fit(X)
+        DiffusionMapEmbedder(n_components=7, bandwidth_neighbors=3, solver="exact").fit(
+            X
+        )
 
 
 def test_transform_errors():

@@ -6,7 +6,7 @@ from skvdae import DiffusionMapEmbedder, VDAESampler
 
 
 def _instances():
-    common = dict(n_components=2, n_neighbors=5, random_state=0, device="cpu")
+    common = dict(n_components=2, bandwidth_neighbors=5, random_state=0, device="cpu")
     return [
         DiffusionMapEmbedder(solver="exact", **common),
         DiffusionMapEmbedder(

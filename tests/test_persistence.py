@@ -10,7 +10,7 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
-import skvdae._persistence as persistence
+import skvdae.io._format as persistence
 from skvdae import (
     DiffusionMapEmbedder,
     ModelFileError,

@@ -197,7 +197,7 @@ def test_grid_of_blobs():
     # A fixed bandwidth keeps the blobs disconnected: eigenvalue 1 has 25 copies,
     # and the 24 non-constant ones are the blob indicators that separate them.
     embedder = DiffusionMapEmbedder(
-        solver="exact", n_components=24, bandwidth=0.1, n_neighbors=5
+        solver="exact", n_components=24, bandwidth=0.1, bandwidth_neighbors=5
     )
     sampler = VDAESampler(embedder, max_iter=800, random_state=0, device="cpu")
     sampler.fit(X)

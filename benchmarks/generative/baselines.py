@@ -3,8 +3,9 @@
 Four baselines, small and fair: every network is built by :func:`make_mlp`
 (default one hidden layer of 512 tanh units, the paper's budget on the synthetic
 sets) and every model is trained by :func:`train_loop` (minibatches drawn
-without replacement, epoch after epoch, Adam), so that the models differ only in
-what they are, not in how they are trained.
+without replacement, epoch after epoch, Adam), the package's own training loop
+(:func:`skvdae.nn.fit_minibatches`), so that the models differ only in what
+they are, not in how they are trained.
 
 - :class:`GaussianVAE`: Gaussian prior, Gaussian encoder, Gaussian decoder.
 - :class:`HypersphericalVAE`: uniform prior on ``S^(latent_dim - 1)`` and a
@@ -31,9 +32,16 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
-from skvdae._nn import MLP
-from skvdae._random import check_private_random_state
-from skvdae._torch_utils import make_generator, seed_from, seeded_torch
+from skvdae.nn import (
+    MLP,
+    FitProgress,
+    descend,
+    fit_minibatches,
+    make_generator,
+    seed_from,
+    seeded_torch,
+)
+from skvdae.utils import check_random_state
 
 from .power_spherical import PowerSpherical
 
@@ -83,17 +91,17 @@ def train_loop(
     generator,
     verbose=False,
     name="model",
-    log_every=None,
 ):
-    """The one training loop of the benchmark.
+    """The benchmark's epochs over :func:`skvdae.nn.fit_minibatches`.
 
     Parameters
     ----------
     step : callable
         ``step(next_batch) -> dict[str, torch.Tensor or float]``: one training
-        iteration (it may draw several batches, e.g. WGAN-GP's critic steps);
-        ``next_batch()`` returns a ``LongTensor`` of row indices. The returned
-        losses are logged and checked for finiteness.
+        iteration that updates its models itself (it may draw several
+        batches, e.g. WGAN-GP's critic steps); ``next_batch()`` returns a
+        ``LongTensor`` of row indices. The returned losses are logged and
+        checked for finiteness.
     n_samples : int
         Number of training rows.
     max_iter : int
@@ -103,11 +111,9 @@ def train_loop(
     generator : torch.Generator
         Drives the shuffling.
     verbose : bool, default=False
-        Print the losses every ``log_every`` iterations.
+        Print the losses ten times per run.
     name : str
         Used in messages.
-    log_every : int or None
-        Default ``max(1, max_iter // 10)``.
 
     Returns
     -------
@@ -117,7 +123,8 @@ def train_loop(
     Raises
     ------
     FloatingPointError
-        As soon as a loss is not finite.
+        As soon as a loss is not finite: the baselines get no restarts, the
+        VDAE's divergence policy with ``max_restarts=0``.
     """
     batch = min(int(batch_size), int(n_samples))
     order = torch.randperm(n_samples, generator=generator)
@@ -132,20 +139,15 @@ def train_loop(
         position += batch
         return indices
 
-    log_every = log_every or max(1, max_iter // 10)
-    history = []
-    for iteration in range(max_iter):
-        values = {key: float(value) for key, value in step(next_batch).items()}
-        if not all(math.isfinite(value) for value in values.values()):
-            raise FloatingPointError(
-                f"{name}: non-finite loss {values} at iteration {iteration}; "
-                "try a smaller learning_rate."
-            )
-        history.append(values)
-        if verbose and (iteration % log_every == 0 or iteration == max_iter - 1):
-            losses = ", ".join(f"{key}={value:.4g}" for key, value in values.items())
-            print(f"[{name}] iteration {iteration + 1}/{max_iter}: {losses}")
-    return history
+    result = fit_minibatches(
+        lambda iteration: step(next_batch),
+        max_iter=max_iter,
+        optimizers=[],
+        max_restarts=0,
+        name=name,
+        progress=FitProgress(name, max_iter, verbose),
+    )
+    return result.history
 
 
 def _check_positive_int(value, name, minimum=1):
@@ -166,7 +168,7 @@ def _check_positive_float(value, name):
 
 def _sample_generator(random_state):
     """A CPU ``torch.Generator`` from ``random_state`` (global RNGs untouched)."""
-    return make_generator(seed_from(check_private_random_state(random_state)), "cpu")
+    return make_generator(seed_from(check_random_state(random_state)), "cpu")
 
 
 class _Baseline(BaseEstimator):
@@ -232,7 +234,7 @@ class _Baseline(BaseEstimator):
         self.scale_ = np.where(scale > 0, scale, 1.0)
         Xs = torch.as_tensor((X - self.mean_) / self.scale_, dtype=_DTYPE)
 
-        rng = check_private_random_state(self.random_state)
+        rng = check_random_state(self.random_state)
         init_seed, train_seed = seed_from(rng), seed_from(rng)
         start = time.perf_counter()
         with seeded_torch(init_seed):
@@ -382,9 +384,7 @@ class _VAEBase(_Baseline):
             z, kl = self._posterior_kl(x, generator)
             nll = self._neg_log_likelihood(x, z)
             loss = (nll + kl).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, loss)
             return {"loss": loss.detach(), "kl": kl.mean().detach()}
 
         return step
@@ -713,14 +713,10 @@ class WGANGP(_GANBase):
                 wasserstein = self.critic_(fake).mean() - self.critic_(real).mean()
                 penalty = gradient_penalty(self.critic_, real, fake, generator)
                 loss_c = wasserstein + self.lambda_gp * penalty
-                opt_c.zero_grad()
-                loss_c.backward()
-                opt_c.step()
+                descend(opt_c, loss_c)
             fake = self.generator_(self._prior_sample(len(real), generator))
             loss_g = -self.critic_(fake).mean()
-            opt_g.zero_grad()
-            loss_g.backward()
-            opt_g.step()
+            descend(opt_g, loss_g)
             return {
                 "critic": loss_c.detach(),
                 "generator": loss_g.detach(),
@@ -884,14 +880,10 @@ class GANDRS(_GANBase):
                 F.softplus(-self.discriminator_(real)).mean()
                 + F.softplus(self.discriminator_(fake)).mean()
             )
-            opt_d.zero_grad()
-            loss_d.backward()
-            opt_d.step()
+            descend(opt_d, loss_d)
             fake = self.generator_(self._prior_sample(len(real), generator))
             loss_g = F.softplus(-self.discriminator_(fake)).mean()
-            opt_g.zero_grad()
-            loss_g.backward()
-            opt_g.step()
+            descend(opt_g, loss_g)
             return {"discriminator": loss_d.detach(), "generator": loss_g.detach()}
 
         return step

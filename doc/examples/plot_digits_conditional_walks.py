@@ -21,7 +21,7 @@ from skvdae.datasets import load_digit_images
 X, y = load_digit_images()
 
 sampler = VDAESampler(
-    DiffusionMapEmbedder(solver="exact", n_components=10, n_neighbors=10),
+    DiffusionMapEmbedder(solver="exact", n_components=10, bandwidth_neighbors=10),
     covariance_scale=2.0,
     max_iter=1500,
     random_state=0,

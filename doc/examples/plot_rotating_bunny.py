@@ -21,7 +21,7 @@ X = X.astype(np.float64)
 print("frames:", X.shape)
 
 sampler = VDAESampler(
-    DiffusionMapEmbedder(solver="exact", n_components=2, n_neighbors=5),
+    DiffusionMapEmbedder(solver="exact", n_components=2, bandwidth_neighbors=5),
     n_neighbors=5,
     covariance_scale=100.0,
     batch_size=120,

@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import _num_samples
 
 from .._random import check_private_random_state
+from ._validation import check_two_arrays
 
 __all__ = ["BiLipschitzScore", "bilipschitz_constants", "bilipschitz_summary"]
 
@@ -33,15 +34,10 @@ _MAX_BLOCK_ENTRIES = 2**20
 
 
 def _validate_paired_arrays(Z, X, z_name="Z", x_name="X"):
-    """Check that Z and X are finite 2-D float arrays with the same number of rows."""
-    Z = check_array(Z, dtype=np.float64, input_name=z_name, ensure_min_samples=2)
-    X = check_array(X, dtype=np.float64, input_name=x_name, ensure_min_samples=2)
-    if Z.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"{z_name} and {x_name} must have the same number of samples (rows); "
-            f"got {Z.shape[0]} rows in {z_name} and {X.shape[0]} rows in {x_name}."
-        )
-    return Z, X
+    """Z and X: finite 2-D float arrays with the same number of rows."""
+    return check_two_arrays(
+        Z, X, names=(z_name, x_name), match="samples", ensure_min_samples=2
+    )
 
 
 def _merge_exact_duplicate_pairs(Z, X):

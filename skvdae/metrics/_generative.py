@@ -25,6 +25,7 @@ from sklearn.utils import check_array, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._random import check_private_random_state
+from ._validation import check_two_arrays
 
 __all__ = [
     "maximum_mean_discrepancy",
@@ -42,22 +43,6 @@ _TILE_ENTRIES = 2**16
 # ---------------------------------------------------------------------------
 # Shared helpers: validation, memory budget, threaded row chunks.
 # ---------------------------------------------------------------------------
-
-
-def _validate_two_samples(A, B, a_name, b_name, min_samples=1):
-    A = check_array(A, dtype=np.float64, input_name=a_name, ensure_min_samples=1)
-    B = check_array(B, dtype=np.float64, input_name=b_name, ensure_min_samples=1)
-    if A.shape[1] != B.shape[1]:
-        raise ValueError(
-            f"{a_name} and {b_name} must have the same number of features; got "
-            f"{A.shape[1]} and {B.shape[1]}."
-        )
-    for name, array in ((a_name, A), (b_name, B)):
-        if array.shape[0] < min_samples:
-            raise ValueError(
-                f"{name} needs at least {min_samples} samples; got {array.shape[0]}."
-            )
-    return A, B
 
 
 def _budget_entries(bytes_per_entry, working_memory, n_workers):
@@ -346,7 +331,7 @@ def precision_recall_density_coverage(
     >>> far
     {'precision': 0.0, 'recall': 0.0, 'density': 0.0, 'coverage': 0.0}
     """
-    real, fake = _validate_two_samples(real, fake, "real", "fake")
+    real, fake = check_two_arrays(real, fake, ("real", "fake"))
     for name, sample in (("real", real), ("fake", fake)):
         if n_neighbors >= sample.shape[0]:
             raise ValueError(
@@ -460,7 +445,7 @@ def median_heuristic_bandwidth(X, Y=None, *, max_samples=1000, random_state=None
     """
     X = check_array(X, dtype=np.float64, input_name="X")
     if Y is not None:
-        X, Y = _validate_two_samples(X, Y, "X", "Y")
+        X, Y = check_two_arrays(X, Y, ("X", "Y"))
     distances = pdist(_pooled_subsample(X, Y, max_samples, random_state))
     positive = distances[distances > 0]
     if positive.size == 0:
@@ -629,7 +614,7 @@ def maximum_mean_discrepancy(
     >>> maximum_mean_discrepancy(X, Y + 2.0, random_state=0) > 0.3
     True
     """
-    X, Y = _validate_two_samples(X, Y, "X", "Y", min_samples=2)
+    X, Y = check_two_arrays(X, Y, ("X", "Y"), min_samples=2)
     if bandwidth == "median":
         bandwidth = median_heuristic_bandwidth(
             X, Y, max_samples=bandwidth_samples, random_state=random_state

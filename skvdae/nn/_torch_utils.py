@@ -67,18 +67,17 @@ def inference_copy(module):
     return module
 
 
-def predict_numpy(module, X, batch_size=65536):
-    """Forward ``X`` (numpy) through a float64 CPU module, batched, no grad."""
+def predict_numpy(module, X, batch_size=65536, method=None):
+    """Forward ``X`` (numpy) through a float64 CPU module, batched, no grad.
+
+    ``method`` names another method of the module to call instead of
+    ``forward`` (e.g. ``"embed_features"``).
+    """
+    function = module if method is None else getattr(module, method)
     outputs = []
     with torch.no_grad():
-        for start in range(0, X.shape[0], batch_size):
+        # A batch of zero rows still runs once, so that the output has its width.
+        for start in range(0, max(X.shape[0], 1), batch_size):
             batch = torch.tensor(X[start : start + batch_size], dtype=torch.float64)
-            outputs.append(module(batch).numpy())
-    if not outputs:
-        return np.empty((0, _output_width(module)), dtype=np.float64)
+            outputs.append(function(batch).numpy())
     return np.concatenate(outputs, axis=0)
-
-
-def _output_width(module):
-    last_linear = [m for m in module.modules() if isinstance(m, torch.nn.Linear)][-1]
-    return last_linear.out_features

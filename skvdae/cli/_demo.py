@@ -4,8 +4,8 @@ import os
 
 import numpy as np
 
-from ._sampler import VDAESampler
-from .datasets import make_loop
+from .._sampler import VDAESampler
+from ..datasets import make_loop
 
 
 def run_demo(

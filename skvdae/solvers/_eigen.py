@@ -1,10 +1,8 @@
-"""Exact diffusion maps: sparse symmetric eigensolver and Nystrom extension."""
+"""Sparse symmetric eigensolvers of the kernel graph, one component at a time."""
 
 import numpy as np
 from scipy import linalg, sparse
 from scipy.sparse.linalg import LinearOperator, eigsh, splu
-
-from ._graph import transition_rows
 
 # Below this size (or for a large share of the spectrum) a dense solve is faster
 # and avoids ARPACK's requirement k < n.
@@ -14,9 +12,6 @@ _DENSE_MAX_SAMPLES = 400
 # spectrum lies in [0, 2] and the wanted eigenvalues near 0, some within 1e-6 of
 # it for large n; the shift keeps L - sigma I non-singular at eigenvalue 0.
 _SHIFT = -1e-8
-
-# Query points per block of the Nystrom extension, which bounds its memory.
-_NYSTROM_CHUNK = 4096
 
 
 def symmetric_kernel_operator(affinity, degrees):
@@ -141,18 +136,3 @@ def _plain_lanczos(symmetric, n_eigenvectors, v0):
         maxiter=100 * symmetric.shape[0],
     )
     return vectors, counter["products"]
-
-
-def nystrom_extension(nn_index, X, bandwidth, radius, log_weights, train_psi):
-    """``sum_j p(x, x_j) psi(x_j)`` for new points ``x``: ``lambda psi(x)``.
-
-    ``psi_k(x) = (1 / lambda_k) sum_j p(x, x_j) psi_k(x_j)``; the caller divides
-    by ``lambda_k`` or, for the diffusion map, multiplies by ``lambda_k^(t - 1)``.
-    ``log_weights`` is ``-alpha log q`` on the training set.
-    """
-    out = np.empty((X.shape[0], train_psi.shape[1]))
-    for start in range(0, X.shape[0], _NYSTROM_CHUNK):
-        chunk = slice(start, start + _NYSTROM_CHUNK)
-        rows = transition_rows(nn_index, X[chunk], bandwidth, radius, log_weights)
-        out[chunk] = rows @ train_psi
-    return out

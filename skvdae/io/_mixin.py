@@ -1,10 +1,18 @@
-"""``save`` / ``load`` methods shared by the estimators (format in ``_persistence``)."""
+"""``save`` / ``load`` methods shared by the estimators (format in ``_format``)."""
+
+import numpy as np
+
+from ._format import ModelFileError, load_model, save_model
 
 
 class SafeModelFileMixin:
     """Adds ``save(path)`` and ``load(path)`` over the safe model file format.
 
-    The format module imports the estimator classes, so it is imported lazily.
+    A subclass registers itself with :func:`register_estimator` and declares
+    its fitted state in ``_get_model_state`` / ``_set_model_state``; the
+    mixin's ``_feature_state`` and ``_set_feature_state`` handle the input
+    description every estimator has (``n_features_in_``,
+    ``feature_names_in_``).
     """
 
     def save(self, path):
@@ -33,12 +41,10 @@ class SafeModelFileMixin:
         >>> bool(np.array_equal(loaded.transform(X), model.transform(X)))
         True
         """
-        from ._persistence import save_model
-
         return save_model(self, path)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, custom_objects=None):
         """Read an estimator of this class written by :meth:`save`.
 
         Nothing from the file is executed: weights are read with
@@ -49,6 +55,8 @@ class SafeModelFileMixin:
         ----------
         path : str or path-like
             A model file.
+        custom_objects : dict or None, default=None
+            Your own module classes by name (see :func:`load_model`).
 
         Returns
         -------
@@ -76,11 +84,33 @@ class SafeModelFileMixin:
         ...                     model.sample(3, random_state=0)))
         True
         """
-        from ._persistence import ModelFileError, load_model
-
-        estimator = load_model(path)
+        estimator = load_model(path, custom_objects=custom_objects)
         if not isinstance(estimator, cls):
             raise ModelFileError(
                 f"{path!r} holds a {type(estimator).__name__}, not a {cls.__name__}."
             )
         return estimator
+
+    def _feature_state(self):
+        state = {"n_features_in_": self.n_features_in_}
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            state["feature_names_in_"] = [str(name) for name in names]
+        return state
+
+    def _set_feature_state(self, state):
+        n_features = state.get("n_features_in_")
+        if isinstance(n_features, bool) or not isinstance(n_features, int):
+            raise ValueError(f"invalid n_features_in_ {n_features!r}")
+        if n_features < 1:
+            raise ValueError(f"invalid n_features_in_ {n_features!r}")
+        self.n_features_in_ = n_features
+        names = state.get("feature_names_in_")
+        if names is not None:
+            if (
+                not isinstance(names, list)
+                or len(names) != n_features
+                or not all(isinstance(name, str) for name in names)
+            ):
+                raise ValueError("invalid feature names")
+            self.feature_names_in_ = np.asarray(names, dtype=object)

@@ -134,7 +134,7 @@ def harmonic_residuals(psi, n_fixed, n_neighbors=24, max_samples=3000, seed=0):
     Examples
     --------
     >>> import numpy as np
-    >>> from skvdae._spectral import harmonic_residuals
+    >>> from skvdae.solvers import harmonic_residuals
     >>> theta = np.linspace(0, 2 * np.pi, 500, endpoint=False)
     >>> psi = np.c_[np.cos(theta), np.sin(theta), np.cos(2 * theta)]
     >>> r = harmonic_residuals(psi, n_fixed=1)

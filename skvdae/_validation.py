@@ -1,0 +1,77 @@
+"""One table of the parameters the estimators share, and the shared checks.
+
+``SHARED_CONSTRAINTS`` holds the scikit-learn parameter constraints of every
+parameter that :class:`~skvdae.DiffusionMapEmbedder` and
+:class:`~skvdae.VDAESampler` (and the command line, which generates its flags
+from the estimators' constraints) have in common. Each estimator's
+``_parameter_constraints`` takes these entries by name.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .nn import ACTIVATIONS, VALID_DEVICES
+
+SHARED_CONSTRAINTS = {
+    "activation": [StrOptions(set(ACTIVATIONS))],
+    "batch_size": [Interval(Integral, 2, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "tol": [None, Interval(Real, 0, None, closed="left")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "device": [StrOptions(set(VALID_DEVICES))],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+#: Parameters holding hidden layer sizes: checked by :func:`check_layer_sizes`.
+LAYER_SIZES = ["array-like"]
+
+
+def shared_constraints(*names):
+    """The shared constraints of ``names``, for an estimator's table."""
+    return {name: SHARED_CONSTRAINTS[name] for name in names}
+
+
+def check_layer_sizes(sizes, name):
+    """A list of positive ints from a hidden-layer-sizes parameter.
+
+    Raises
+    ------
+    ValueError
+        For an empty sequence, a value that is not a positive integer (``64.5``
+        is refused, not truncated) or a nested sequence.
+
+    Examples
+    --------
+    >>> from skvdae._validation import check_layer_sizes
+    >>> check_layer_sizes((64, 64), "hidden_layer_sizes")
+    [64, 64]
+    >>> try:
+    ...     check_layer_sizes((64.5,), "hidden_layer_sizes")
+    ... except ValueError as error:
+    ...     print(error)
+    hidden_layer_sizes must be a non-empty sequence of positive integers, got (64.5,).
+    """
+    array = np.asarray(sizes)
+    if (
+        array.ndim != 1
+        or array.size == 0
+        or not np.issubdtype(array.dtype, np.integer)
+        or np.any(array < 1)
+    ):
+        raise ValueError(
+            f"{name} must be a non-empty sequence of positive integers, got {sizes!r}."
+        )
+    return [int(size) for size in array]
+
+
+def check_count(value, name, minimum):
+    """An int ``>= minimum`` from a method argument (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, Integral | np.integer):
+        raise TypeError(f"{name} must be an integer, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    return int(value)

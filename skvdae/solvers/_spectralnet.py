@@ -1,0 +1,277 @@
+"""SpectralNet orthonormalised against the degree: training loop and eigen-rotation.
+
+The network ``f: R^m -> R^(D+1)`` minimises the Dirichlet energy of the kernel
+graph subject to ``Y^T D Y = I`` (not the usual ``Y^T Y = I``, whose minimisers are
+eigenvectors of ``D - W`` rather than of the Markov matrix). Each step samples a
+batch of edges ``(i, j)`` with probability ``W_ij / sum(W)``; both endpoints are
+then distributed as the stationary distribution ``pi``, so on the batch
+
+    G = E_pi[y y^T]  (estimates Y^T D Y / vol)
+    M = E_W[(y_i - y_j)(y_i - y_j)^T]  (estimates 2 Y^T (D - W) Y / vol)
+
+and the loss ``tr(G^-1 M) / 2``, computed through a Cholesky factor of ``G`` (the
+orthonormalisation layer), is the sum of the generalised Rayleigh quotients of
+the outputs. No n x n matrix is formed: the graph is a list of edges.
+
+After training, one Rayleigh-Ritz step over the network's last hidden layer on
+the full training graph gives the eigenvectors, the eigenvalues and the final
+linear head (:func:`~skvdae.solvers.diffusion_coordinates`).
+"""
+
+import numpy as np
+import torch
+
+from ..nn import (
+    DiffusionNetwork,
+    fit_minibatches,
+    inference_copy,
+    make_generator,
+    predict_numpy,
+    resolve_device,
+    seed_from,
+    seeded_torch,
+)
+from ._base import (
+    EmbeddingMap,
+    Solver,
+    SolverResult,
+    check_eigenvalues,
+    choose_n_components,
+    leading_coordinates,
+)
+from ._rayleigh_ritz import diffusion_coordinates
+
+_MAX_CHOLESKY_TRIES = 6
+
+
+class EdgeSampler:
+    """Draws edges of the affinity graph with probability proportional to weight."""
+
+    def __init__(self, affinity, device):
+        coo = affinity.tocoo()
+        cumulative = np.cumsum(coo.data, dtype=np.float64)
+        self.rows = torch.as_tensor(coo.row.astype(np.int64), device=device)
+        self.cols = torch.as_tensor(coo.col.astype(np.int64), device=device)
+        # Sampling in float64 keeps edges of weight ~1e-6 of the total reachable.
+        self.cdf = torch.as_tensor(cumulative / cumulative[-1], device=device)
+
+    def sample(self, batch_size, generator):
+        uniform = torch.rand(
+            batch_size, generator=generator, device=self.cdf.device, dtype=torch.float64
+        )
+        edges = torch.searchsorted(self.cdf, uniform).clamp_(max=self.cdf.numel() - 1)
+        return self.rows[edges], self.cols[edges]
+
+
+def cholesky_with_jitter(gram):
+    """Lower Cholesky factor of ``gram``, adding growing jitter on failure.
+
+    Returns ``None`` when the matrix stays indefinite (a degenerate batch).
+    """
+    identity = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+    scale = torch.clamp(torch.diagonal(gram).mean().detach(), min=1e-30)
+    jitter = 0.0
+    for attempt in range(_MAX_CHOLESKY_TRIES):
+        factor, info = torch.linalg.cholesky_ex(gram + jitter * scale * identity)
+        if int(info) == 0 and bool(torch.isfinite(factor).all()):
+            return factor
+        jitter = 10.0 ** (attempt - 8)
+    return None
+
+
+def rayleigh_loss(y_first, y_second):
+    """``tr(G^-1 M) / 2`` for one batch of edge endpoints, or ``None``."""
+    batch_size = y_first.shape[0]
+    gram = (y_first.T @ y_first + y_second.T @ y_second) / (2 * batch_size)
+    factor = cholesky_with_jitter(gram)
+    if factor is None:
+        return None
+    whitened = torch.linalg.solve_triangular(
+        factor, (y_first - y_second).T, upper=False
+    )
+    return 0.5 * (whitened**2).sum() / batch_size
+
+
+def train_spectralnet(
+    X,
+    graph,
+    *,
+    n_outputs,
+    hidden_layer_sizes,
+    activation,
+    batch_size,
+    max_iter,
+    learning_rate,
+    device,
+    seed,
+    tol=None,
+    n_iter_no_change=10,
+    progress=None,
+):
+    """Train the network; returns ``(network, TrainingResult)``.
+
+    ``network`` is the trained float32 module on ``device``. The training loop
+    is :func:`skvdae.nn.fit_minibatches`: a step whose loss is not finite (or
+    whose batch is degenerate) restores the last snapshot at half the learning
+    rate, and after a few such restarts the fit fails loudly.
+    """
+    mean = X.mean(axis=0)
+    scale = max(float(X.std(axis=0).max()), np.finfo(np.float32).tiny)
+    with seeded_torch(seed):
+        network = DiffusionNetwork(
+            mean.astype(np.float32),
+            np.float32(scale),
+            hidden_layer_sizes,
+            n_outputs,
+            activation,
+        )
+    network = network.to(device)
+    inputs = torch.tensor(np.asarray(X, dtype=np.float32), device=device)
+    sampler = EdgeSampler(graph.affinity, device)
+    generator = make_generator(seed, device)
+    optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
+
+    def step(iteration):
+        first, second = sampler.sample(batch_size, generator)
+        outputs = network(inputs[torch.cat([first, second])])
+        return rayleigh_loss(outputs[:batch_size], outputs[batch_size:])
+
+    result = fit_minibatches(
+        step,
+        max_iter=max_iter,
+        optimizers=[optimizer],
+        modules=[network],
+        tol=tol,
+        n_iter_no_change=n_iter_no_change,
+        name="SpectralNet",
+        advice="try a smaller learning_rate or a larger batch_size.",
+        progress=progress,
+    )
+    return network, result
+
+
+def hidden_features(network, X):
+    """Last hidden layer on ``X`` and the float64 CPU copy it was computed with."""
+    copy = inference_copy(network)
+    return predict_numpy(copy, X, method="embed_features"), copy
+
+
+class NetworkMap(EmbeddingMap):
+    """The trained network, whose output is ``Psi_t`` itself.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        Float64, CPU, eval mode.
+    """
+
+    state_names = ("network_",)
+
+    def __init__(self, network):
+        self.network = network
+
+    def transform(self, X):
+        return predict_numpy(self.network, X)
+
+    def get_state(self):
+        return {"network_": self.network}
+
+    @classmethod
+    def from_state(cls, state, *, n_features, eigenvalues, diffusion_time, bandwidth):
+        network = state.get("network_")
+        if network is None:
+            raise ValueError("the model file lacks the embedder's network")
+        return cls(network)
+
+
+class SpectralNetSolver(Solver):
+    """A network trained so that its outputs are the leading eigenvectors.
+
+    Parameters
+    ----------
+    hidden_layer_sizes, activation, batch_size, max_iter, learning_rate,
+    device, tol, n_iter_no_change
+        As the parameters of :class:`~skvdae.DiffusionMapEmbedder`.
+    """
+
+    name = "spectralnet"
+    map_class = NetworkMap
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(64, 64),
+        activation="tanh",
+        batch_size=2048,
+        max_iter=500,
+        learning_rate=3e-3,
+        device="cpu",
+        tol=None,
+        n_iter_no_change=10,
+    ):
+        self.hidden_layer_sizes = [int(size) for size in hidden_layer_sizes]
+        self.activation = activation
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.device = device
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+
+    @classmethod
+    def from_params(cls, params):
+        names = (
+            "hidden_layer_sizes",
+            "activation",
+            "batch_size",
+            "max_iter",
+            "learning_rate",
+            "device",
+            "tol",
+            "n_iter_no_change",
+        )
+        return cls(**{name: params[name] for name in names})
+
+    @property
+    def n_steps(self):
+        return self.max_iter
+
+    def solve(
+        self, X, nn_index, graph, *, n_components, diffusion_time, random_state, report
+    ):
+        if n_components == "auto":
+            psi, eigenvalues, _ = leading_coordinates(graph, "auto", random_state)
+            n_components = choose_n_components("auto", psi, eigenvalues, graph)
+        network, result = train_spectralnet(
+            X,
+            graph,
+            n_outputs=n_components + 1,
+            hidden_layer_sizes=self.hidden_layer_sizes,
+            activation=self.activation,
+            batch_size=self.batch_size,
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            device=resolve_device(self.device),
+            seed=seed_from(random_state),
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            progress=report("SpectralNet", self.max_iter),
+        )
+        features, network = hidden_features(network, X)
+        try:
+            coef, offset, eigenvalues, _ = diffusion_coordinates(
+                features, graph, n_components
+            )
+        except np.linalg.LinAlgError as error:
+            raise ValueError(
+                "SpectralNet's features collapsed: "
+                f"{error}. Increase hidden_layer_sizes or max_iter."
+            ) from error
+        eigenvalues = check_eigenvalues(eigenvalues)
+        scaling = eigenvalues**diffusion_time
+        network.set_head(coef * scaling, offset * scaling)
+        return SolverResult(
+            map=NetworkMap(network),
+            eigenvalues=eigenvalues,
+            n_iter=result.n_iter,
+            loss_curve=result.losses,
+        )

@@ -1,0 +1,249 @@
+"""The pure functions and small objects under the estimators, tested directly.
+
+Each test checks a property a wrong implementation would break: an analytic
+value, an exact solver's answer, an invariance.
+"""
+
+import numpy as np
+import pytest
+import torch
+from scipy import linalg, sparse
+from sklearn.neighbors import NearestNeighbors
+
+from skvdae._vdae import gaussian_kl, target_factors
+from skvdae.graph import (
+    ExactNeighbors,
+    GaussianKernel,
+    auto_bandwidth,
+    build_diffusion_graph,
+    transition_rows,
+)
+from skvdae.nn import (
+    BUILTIN_MODULES,
+    MLP,
+    CholeskyNetwork,
+    Decoder,
+    DiffusionNetwork,
+)
+from skvdae.solvers import rayleigh_ritz_without_constant
+
+
+def _circle(n):
+    theta = 2 * np.pi * np.arange(n) / n
+    return np.c_[np.cos(theta), np.sin(theta)]
+
+
+# --- kernel and neighbours ---------------------------------------------------
+
+
+def test_gaussian_kernel_values_radius_and_config():
+    kernel = GaussianKernel(0.25, cutoff=12.0)
+    squared = np.array([0.0, 0.25, 1.0])
+    np.testing.assert_allclose(kernel.value(squared), np.exp([0.0, -1.0, -4.0]))
+    assert kernel.radius == pytest.approx(np.sqrt(3.0))
+    # At the radius the kernel is exp(-cutoff).
+    assert kernel.value(np.array([kernel.radius**2]))[0] == pytest.approx(np.exp(-12))
+    copy = GaussianKernel.from_config(kernel.get_config())
+    assert (copy.bandwidth, copy.cutoff, copy.radius) == (0.25, 12.0, kernel.radius)
+    exact = GaussianKernel.with_radius(0.25, 1.5)
+    assert exact.radius == 1.5 and exact.cutoff == pytest.approx(9.0)
+    for bad in (0.0, -1.0, np.nan, np.inf, "1"):
+        with pytest.raises(ValueError, match="bandwidth"):
+            GaussianKernel(bad)
+
+
+@pytest.mark.parametrize("n_features", [3, 20])
+def test_radius_pairs_equal_brute_force(n_features):
+    """Both paths (scipy's KD-tree, scikit-learn's index) give every pair once."""
+    X = np.random.RandomState(0).uniform(size=(300, n_features))
+    radius = np.quantile(
+        np.linalg.norm(X[:, None] - X[None], axis=-1)[np.triu_indices(300, 1)], 0.02
+    )
+    first, second, squared = ExactNeighbors().fit(X).radius_pairs(radius)
+    distances = np.linalg.norm(X[:, None] - X[None], axis=-1)
+    rows, cols = np.nonzero(distances <= radius)
+    expected = {(i, j) for i, j in zip(rows, cols, strict=True) if i < j}
+    assert set(zip(first.tolist(), second.tolist(), strict=True)) == expected
+    assert len(first) == len(expected)
+    np.testing.assert_allclose(squared, distances[first, second] ** 2, rtol=1e-12)
+
+
+def test_exact_neighbors_keeps_its_data_and_matches_scikit_learn():
+    X = np.random.RandomState(1).normal(size=(100, 4))
+    index = ExactNeighbors().fit(X)
+    assert np.array_equal(index.data_, X)
+    assert index.n_samples_fit_ == 100
+    reference = NearestNeighbors().fit(X)
+    for mine, theirs in zip(
+        index.kneighbors(X[:5], n_neighbors=3),
+        reference.kneighbors(X[:5], n_neighbors=3),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+# --- bandwidth -----------------------------------------------------------------
+
+
+def test_auto_bandwidth_analytic_on_a_regular_circle():
+    """Regular circle, k = 10: every 10th neighbour is 5 steps away."""
+    n, k = 400, 10
+    X = _circle(n)
+    chord = 2 * np.sin(5 * np.pi / n)  # 5 steps along the circle
+    step = 2 * np.sin(np.pi / n)  # spanning-tree edges: one step
+    expected = max(chord**2, step**2 / 6.0)
+    assert auto_bandwidth(NearestNeighbors().fit(X), k) == pytest.approx(expected)
+
+
+def test_auto_bandwidth_scales_with_the_data_and_ignores_far_groups():
+    X = np.random.RandomState(2).normal(size=(500, 3))
+    eps = auto_bandwidth(NearestNeighbors().fit(X), 10)
+    scaled = auto_bandwidth(NearestNeighbors().fit(7.0 * X + 3.0), 10)
+    assert scaled == pytest.approx(49.0 * eps, rel=1e-10)
+    far = np.r_[X, 1e4 + np.random.RandomState(3).normal(size=(3, 3))]
+    assert auto_bandwidth(NearestNeighbors().fit(far), 10) == pytest.approx(eps)
+
+
+# --- transition rows and the graph ----------------------------------------------
+
+
+def test_transition_rows_are_the_markov_matrix_on_training_points():
+    X = np.random.RandomState(4).uniform(size=(200, 2))
+    index = ExactNeighbors().fit(X)
+    graph = build_diffusion_graph(index, 10, "auto", alpha=1.0)
+    assert graph.inliers.size == 200
+    rows = transition_rows(index, X, graph.kernel, -graph.log_kernel_density)
+    markov = sparse.diags(1.0 / graph.degrees) @ graph.affinity
+    np.testing.assert_allclose(rows.toarray(), markov.toarray(), atol=1e-13)
+    np.testing.assert_allclose(np.asarray(rows.sum(axis=1)).ravel(), 1.0)
+
+
+def test_transition_rows_far_from_the_data_concentrate_on_the_nearest_sample():
+    X = _circle(50)
+    index = ExactNeighbors().fit(X)
+    rows = transition_rows(
+        index, np.array([[30.0, 0.0]]), GaussianKernel(0.01), 0 * X[:, 0]
+    )
+    assert rows.nnz == 1 and rows[0, 0] == 1.0
+
+
+# --- Rayleigh-Ritz --------------------------------------------------------------
+
+
+def test_rayleigh_ritz_on_the_full_space_is_the_exact_spectrum():
+    """With every function as a candidate, Rayleigh-Ritz is the eigenproblem."""
+    rng = np.random.RandomState(5)
+    n = 30
+    W = rng.uniform(size=(n, n))
+    W = W + W.T
+    degrees = W.sum(axis=1)
+    features = np.eye(n)
+    gram = np.diag(degrees)
+    energy = gram - W
+    coef, offset, eigenvalues = rayleigh_ritz_without_constant(
+        gram, energy, degrees, degrees.sum(), n_components=5
+    )
+    markov = W / degrees[:, None]
+    exact = np.sort(np.real(linalg.eigvals(markov)))[::-1][1:6]
+    np.testing.assert_allclose(eigenvalues, exact, rtol=1e-10, atol=1e-12)
+    psi = features @ coef + offset
+    pi = degrees / degrees.sum()
+    np.testing.assert_allclose(markov @ psi, psi * eigenvalues, atol=1e-10)
+    np.testing.assert_allclose(pi @ psi, 0.0, atol=1e-12)
+    np.testing.assert_allclose(pi @ psi**2, 1.0, rtol=1e-10)
+
+
+def test_rayleigh_ritz_refuses_too_few_directions():
+    n = 10
+    W = np.ones((n, n))
+    degrees = W.sum(axis=1)
+    features = np.c_[np.ones(n), np.arange(n)]
+    gram = features.T @ (features * degrees[:, None])
+    energy = gram - features.T @ W @ features
+    with pytest.raises(np.linalg.LinAlgError, match="non-constant directions"):
+        rayleigh_ritz_without_constant(
+            gram, energy, features.T @ degrees, degrees.sum(), n_components=2
+        )
+
+
+# --- the VDAE's Gaussian KL --------------------------------------------------------
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    rng = np.random.RandomState(6)
+    D, n = 3, 8
+    A = rng.normal(size=(n, D, D))
+    target = A @ np.swapaxes(A, 1, 2) + 0.5 * np.eye(D)
+    scale = rng.uniform(0.5, 2.0, size=n)
+    inverse, log_det = target_factors(target, scale)
+    B = rng.normal(size=(n, D, D))
+    factor = torch.as_tensor(np.tril(B), dtype=torch.float64)
+    diagonal = torch.diagonal(factor, dim1=1, dim2=2)
+    factor = (
+        factor - torch.diag_embed(diagonal) + torch.diag_embed(diagonal.abs() + 0.1)
+    )
+    kl = gaussian_kl(factor, torch.as_tensor(inverse), torch.as_tensor(log_det))
+    zero = torch.zeros(D, dtype=torch.float64)
+    reference = torch.distributions.kl_divergence(
+        torch.distributions.MultivariateNormal(zero, scale_tril=factor),
+        torch.distributions.MultivariateNormal(
+            zero,
+            covariance_matrix=torch.as_tensor(scale[:, None, None] * target),
+        ),
+    )
+    np.testing.assert_allclose(kl.numpy(), reference.numpy(), rtol=1e-10)
+    # KL of a distribution to itself is 0.
+    own = torch.linalg.cholesky(torch.as_tensor(scale[:, None, None] * target))
+    self_kl = gaussian_kl(own, torch.as_tensor(inverse), torch.as_tensor(log_det))
+    np.testing.assert_allclose(self_kl.numpy(), 0.0, atol=1e-10)
+
+
+# --- built-in modules describe themselves --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        MLP(3, (8, 4), 2, "relu"),
+        MLP(3, (5,), None),
+        DiffusionNetwork(torch.zeros(3), torch.tensor(2.0), (8, 8), 4, "silu"),
+        Decoder(torch.zeros(2), torch.ones(2), torch.zeros(5), torch.ones(5), (6,)),
+        CholeskyNetwork(torch.zeros(3), torch.ones(3), torch.ones(3), (7,), "tanh"),
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_modules_rebuild_from_their_config(module):
+    assert BUILTIN_MODULES[type(module).__name__] is type(module)
+    config = module.get_config()
+    rebuilt = type(module).from_config(config)
+    assert rebuilt.get_config() == config
+    rebuilt.load_state_dict(module.state_dict())
+    x = torch.randn(4, config["n_inputs"], generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(rebuilt(x), module(x))
+
+
+def test_module_config_errors_are_value_errors():
+    config = MLP(3, (8,), 2).get_config()
+    for key, value in (
+        ("n_inputs", 0),
+        ("hidden_layer_sizes", [8.5]),
+        ("activation", "x"),
+    ):
+        with pytest.raises(ValueError, match=key):
+            MLP.from_config({**config, key: value})
+    cholesky = CholeskyNetwork(
+        torch.zeros(3), torch.ones(3), torch.ones(3), (7,)
+    ).get_config()
+    with pytest.raises(ValueError, match="outputs"):
+        CholeskyNetwork.from_config({**cholesky, "n_outputs": 5})
+
+
+def test_n_neighbors_is_a_deprecated_alias_of_bandwidth_neighbors():
+    from skvdae import DiffusionMapEmbedder
+
+    X = _circle(100) * np.r_[1.0, 2.0]
+    new = DiffusionMapEmbedder(2, bandwidth_neighbors=6, solver="exact").fit(X)
+    with pytest.warns(FutureWarning, match="renamed bandwidth_neighbors"):
+        old = DiffusionMapEmbedder(2, n_neighbors=6, solver="exact").fit(X)
+    assert old.bandwidth_ == new.bandwidth_
+    np.testing.assert_array_equal(old.transform(X), new.transform(X))
