@@ -31,7 +31,7 @@ from ._vdae import (
     default_ridge,
     gaussian_kl,
     local_elbo,
-    local_residual_moments,
+    local_emission,
     local_second_moments,
     target_factors,
     train_vdae,
@@ -118,16 +118,23 @@ class VDAESampler(
         and shrink the learned steps.
     decoder_variance : {'local', 'none'}, default='local'
         What one step returns, given the decoded mean ``g(z')``. ``'local'``: a
-        draw from a Gaussian whose mean and per-coordinate variance are the
-        local moments of the training data around the decoder: over the
-        ``n_neighbors`` training points whose codes are nearest to ``z'``
-        (within its component), ``g(z') + mean_j r_j`` and ``var_j r_j``, with
-        ``r_j = x_j - g(psi(x_j))`` the reconstruction residuals. This restores
-        the spread that the codes do not resolve (the points of a cluster that
-        the diffusion map sends to one code, the noise around a curve) and
-        removes the decoder's local bias. ``'none'``: ``g(z')`` itself (the
-        paper's Algorithm 2), which collapses such clusters onto their
-        centres. ``inverse_transform`` always returns ``g``.
+        draw from a Gaussian whose mean and covariance are the local moments of
+        the training data around the decoder: over the ``n_neighbors``
+        training points whose codes are nearest to ``z'`` (within its
+        component), ``g(z') + mean_j r_j`` and the full covariance of the
+        ``r_j``, with ``r_j = x_j - g(psi(x_j))`` the reconstruction residuals
+        (drawn as ``k^-1/2 sum_j (r_j - mean) eta_j``, ``eta_j`` iid standard
+        normal). This restores the spread that the codes do not resolve (the
+        points of a cluster that the diffusion map sends to one code, the
+        noise around a curve), only in the directions where the data have it,
+        and removes the decoder's local bias. The walk then goes on from the
+        training point where the step lands, the one whose code is nearest to
+        ``z'`` (the landing rule of training), so that neither the emitted
+        noise nor the decoder's error nor the encoder's extrapolation off the
+        data accumulates along the walk. ``'none'``: ``g(z')`` itself, and the
+        walk goes on from it (the paper's Algorithm 2), which collapses
+        clusters that share one code onto their centres.
+        ``inverse_transform`` always returns ``g``.
     decoder_hidden_layer_sizes : tuple of int, default=(64, 64)
         Hidden layers of the decoder ``g``.
     covariance_hidden_layer_sizes : tuple of int, default=(32, 32)
@@ -522,7 +529,7 @@ class VDAESampler(
             X.astype(np.float64),
             n_steps,
             generator,
-            spread=self._spread(),
+            emission=self._emission(),
         )
         return path.astype(X.dtype, copy=False)
 
@@ -568,7 +575,7 @@ class VDAESampler(
             n_steps,
             generator,
             keep_path=False,
-            spread=self._spread(),
+            emission=self._emission(),
         )
         return samples.astype(dtype, copy=False)
 
@@ -639,18 +646,18 @@ class VDAESampler(
         """``covariance_scale_`` of the component of each code."""
         return self.covariance_scale_[self._neighbourhoods.labels_of(Z)]
 
-    def _spread(self):
-        """``codes -> (shift, std)`` of a sample around ``g(z)``, or None."""
+    def _emission(self):
+        """``(z', g(z'), generator) -> (samples, next codes)``, or None."""
         if self._residuals is None:
             return None
 
-        def spread(Z):
-            shift, variance = local_residual_moments(
-                self._neighbourhoods, self._residuals, Z
+        def emission(Z, decoded, generator):
+            emitted, landing = local_emission(
+                self._neighbourhoods, self._residuals, Z, decoded, generator
             )
-            return shift, np.sqrt(variance)
+            return emitted, self._train_Z[landing]
 
-        return spread
+        return emission
 
     @staticmethod
     def _factor(network, Z):

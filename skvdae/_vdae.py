@@ -145,30 +145,6 @@ def auto_noise_variance(X, neighbourhoods):
     return float(max(X.var(axis=0).sum(), 1e-12))
 
 
-def local_residual_moments(neighbourhoods, residuals, Z_query, labels=None):
-    """Mean and per-coordinate variance of the decoder's residuals near each code.
-
-    Over the ``k`` nearest training codes ``z_j`` of each query's component,
-    the mean and the variance of ``residuals`` (the reconstruction errors
-    ``x_j - g(z_j)`` of the training points). ``g(z) + mean`` and the variance
-    are local estimates of ``E[x | z]`` and ``Var[x_d | z]``: the spread that
-    the decoder's mean cannot express (the points of a cluster that share one
-    code, the noise around a curve), with the decoder's own local bias
-    removed rather than counted as spread.
-
-    Returns
-    -------
-    mean, variance : ndarrays of shape (n_query, n_features)
-    """
-    mean = np.empty((Z_query.shape[0], residuals.shape[1]))
-    variance = np.empty_like(mean)
-    for rows, neighbors in neighbourhoods.groups(Z_query, labels):
-        local = residuals[neighbors]
-        mean[rows] = local.mean(axis=1)
-        variance[rows] = local.var(axis=1)
-    return mean, variance
-
-
 def auto_covariance_scale(sigma_trace, Z, labels):
     """The ``covariance_scale='auto'`` rule: steps that mix in about ten.
 
@@ -348,40 +324,85 @@ def train_vdae(
     return joint.decoder, joint.covariance, result
 
 
+def local_emission(neighbourhoods, residuals, Z_query, decoded, generator):
+    """One step's sample and landing point, from the residuals near ``z'``.
+
+    Over the ``k`` nearest training codes ``z_j`` of each query's component,
+    with ``r_j = x_j - g(z_j)`` the reconstruction residuals, ``r_bar`` their
+    mean and ``eta_j`` iid standard normal::
+
+        x = g(z') + r_bar + (1 / sqrt(k)) sum_j (r_j - r_bar) eta_j
+
+    a draw from the Gaussian with the local mean and the full local covariance
+    ``(1/k) sum_j (r_j - r_bar)(r_j - r_bar)^T`` of the residuals (exactly,
+    at ``O(k m)`` cost and without a factorisation): it spreads only along
+    the directions in which the data deviate from the decoder, and it follows
+    the data if they are rotated. The landing point is the nearest of these
+    codes, the training point where the step lands (the rule the decoder was
+    trained with).
+
+    Parameters
+    ----------
+    neighbourhoods : LatentNeighbourhoods
+    residuals : ndarray of shape (n_train, n_features)
+    Z_query : ndarray of shape (n_query, D)
+        The step's latent points ``z'``.
+    decoded : ndarray of shape (n_query, n_features)
+        ``g(z')``.
+    generator : torch.Generator
+
+    Returns
+    -------
+    emitted : ndarray of shape (n_query, n_features)
+    landing : ndarray of shape (n_query,)
+        Index of the training point nearest to each ``z'``.
+    """
+    emitted = np.empty_like(decoded)
+    landing = np.empty(Z_query.shape[0], dtype=np.intp)
+    for rows, neighbors in neighbourhoods.groups(Z_query):
+        local = residuals[neighbors]
+        mean = local.mean(axis=1)
+        eta = torch.randn(
+            neighbors.shape, generator=generator, dtype=torch.float64
+        ).numpy()
+        deviation = np.einsum("nkm,nk->nm", local - mean[:, None, :], eta)
+        emitted[rows] = decoded[rows] + mean + deviation / np.sqrt(neighbors.shape[1])
+        landing[rows] = neighbors[:, 0]
+    return emitted, landing
+
+
 def walk(
-    embed, covariance, decoder, X, n_steps, generator, keep_path=True, spread=None
+    embed, covariance, decoder, X, n_steps, generator, keep_path=True, emission=None
 ):
     """Algorithm 2: ``X_{t+1} = g(psi(X_t) + L(psi(X_t)) eps_t)``, float64 numpy.
 
     ``embed`` maps a float64 numpy array to its codes; the networks are float64
-    CPU modules; ``generator`` is a CPU ``torch.Generator``. With ``spread``
-    (a function from codes to a per-coordinate shift and standard deviation),
-    each step emits a draw from the decoder's Gaussian likelihood,
-    ``g(z') + shift(z') + std(z') * eta_t``, while the walk itself goes on
-    from its mean ``g(z') + shift(z')``: the emission noise never feeds back
-    into the next step's code, so it cannot accumulate along the walk.
+    CPU modules; ``generator`` is a CPU ``torch.Generator``. With ``emission``
+    (a function ``(z', g(z'), generator) -> (samples, landing codes)``, see
+    :func:`local_emission`), each step emits the sample it returns, while the
+    walk itself goes on from the code of the training point where the step
+    lands: neither the emission noise nor the decoder's error nor the
+    encoder's extrapolation off the data feeds back into the next step, so
+    none of them can accumulate along the walk.
     Returns the path of shape ``(n_steps + 1, n, m)``, or only the last points
     when ``keep_path`` is false.
     """
     path = [X] if keep_path else None
-    current = emitted = X
+    emitted = X
     with torch.no_grad():
+        codes = torch.as_tensor(embed(X), dtype=torch.float64)
         for _ in range(n_steps):
-            codes = torch.as_tensor(embed(current), dtype=torch.float64)
             factor = covariance(codes)
             noise = torch.randn(
                 (*codes.shape, 1), generator=generator, dtype=torch.float64
             )
             moved = codes + (factor @ noise).squeeze(-1)
-            current = decoder(moved).numpy()
-            emitted = current
-            if spread is not None:
-                eta = torch.randn(
-                    current.shape, generator=generator, dtype=torch.float64
-                ).numpy()
-                shift, std = spread(moved.numpy())
-                current = current + shift
-                emitted = current + std * eta
+            emitted = decoder(moved).numpy()
+            if emission is None:
+                next_codes = embed(emitted)
+            else:
+                emitted, next_codes = emission(moved.numpy(), emitted, generator)
+            codes = torch.as_tensor(next_codes, dtype=torch.float64)
             if keep_path:
                 path.append(emitted)
     if keep_path:

@@ -14,7 +14,7 @@ from skvdae import DiffusionMapEmbedder, VDAESampler, load_model
 from skvdae._vdae import (
     LatentNeighbourhoods,
     auto_covariance_scale,
-    local_residual_moments,
+    local_emission,
     local_second_moments,
 )
 from skvdae.datasets import (
@@ -249,16 +249,32 @@ def test_decoder_variance_none_returns_the_decoder_mean():
     assert local_spread == pytest.approx(GRID_SIGMA, rel=0.25)
 
 
-def test_local_residual_moments_are_the_neighbourhood_moments():
+def test_local_emission_has_the_neighbourhood_moments():
+    """Emissions follow the residuals' full local covariance, not a per-axis one."""
+    import torch
+
     rng = np.random.RandomState(0)
     Z = np.repeat(np.eye(3), 30, axis=0)  # three clusters, constant codes
     labels = np.repeat(np.arange(3), 30)
-    residuals = rng.normal(size=(90, 2)) + labels[:, None]
+    along = rng.normal(size=90)
+    # Residuals on the line y = x + label: a rank-one covariance.
+    residuals = np.c_[along, along + labels]
     neighbourhoods = LatentNeighbourhoods(Z, labels, n_neighbors=50)
-    mean, variance = local_residual_moments(neighbourhoods, residuals, Z[[0, 45]])
+    queries = np.repeat(Z[[45]], 20000, axis=0)
+    decoded = np.zeros((20000, 2))
+    generator = torch.Generator().manual_seed(0)
+    emitted, landing = local_emission(
+        neighbourhoods, residuals, queries, decoded, generator
+    )
     # k is capped at the component's 30 points: the exact cluster moments.
-    np.testing.assert_allclose(mean[0], residuals[:30].mean(axis=0))
-    np.testing.assert_allclose(variance[1], residuals[30:60].var(axis=0))
+    cluster = residuals[30:60]
+    np.testing.assert_allclose(emitted.mean(axis=0), cluster.mean(axis=0), atol=0.03)
+    np.testing.assert_allclose(
+        np.cov(emitted.T), np.cov(cluster.T, bias=True), rtol=0.05
+    )
+    # Every draw stays on the residuals' line: no spread across it.
+    np.testing.assert_allclose(emitted[:, 1] - emitted[:, 0], 1.0, atol=1e-12)
+    assert np.all((landing >= 30) & (landing < 60))
 
 
 def test_second_moments_stay_within_the_component():
