@@ -11,10 +11,15 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._random import check_private_random_state
-from ._validation import LAYER_SIZES, check_layer_sizes, shared_constraints
+from ._validation import (
+    LAYER_SIZES,
+    check_data,
+    check_layer_sizes,
+    shared_constraints,
+)
 from .graph import ExactNeighbors, build_diffusion_graph, locality_order
 from .io import SafeModelFileMixin, register_estimator
 from .nn import CallbackSupportMixin, FitProgress, resolve_device
@@ -289,7 +294,7 @@ class DiffusionMapEmbedder(
             ``Psi_t(X)``, with the dtype of ``X`` (float32 or float64).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = check_data(self, X, reset=False)
         return self._embed(X.astype(np.float64, copy=False)).astype(X.dtype, copy=False)
 
     @property
@@ -302,11 +307,11 @@ class DiffusionMapEmbedder(
         return tags
 
     def _fit(self, X, return_embedding=True):
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = check_data(self, X, reset=True, ensure_min_samples=2)
         output_dtype = X.dtype
         X = X.astype(np.float64, copy=False)
-        bandwidth_neighbors = self._bandwidth_neighbors()
-        self._check_fit_data(X, bandwidth_neighbors)
+        bandwidth_neighbors = self._bandwidth_neighbors(X.shape[0])
+        self._check_fit_data(X)
         random_state = check_private_random_state(self.random_state)
         solver = SOLVERS[self.solver].from_params(self.get_params())
         context = open_fit_context(self, max_subtasks=solver.n_steps)
@@ -380,29 +385,34 @@ class DiffusionMapEmbedder(
         check_is_fitted(self)
         return getattr(self.embedding_map_, "network", None)
 
-    def _bandwidth_neighbors(self):
-        if self.n_neighbors == "deprecated":
-            return self.bandwidth_neighbors
-        warnings.warn(
-            "The parameter n_neighbors of DiffusionMapEmbedder was renamed "
-            "bandwidth_neighbors in 0.2 and will be removed in 0.3; the value "
-            f"n_neighbors={self.n_neighbors} is used.",
-            FutureWarning,
-            stacklevel=4,
-        )
-        return self.n_neighbors
+    def _bandwidth_neighbors(self, n_samples):
+        """The neighbour rank of the bandwidth rule, capped at ``n_samples - 1``."""
+        name, rank = "bandwidth_neighbors", self.bandwidth_neighbors
+        if self.n_neighbors != "deprecated":
+            warnings.warn(
+                "The parameter n_neighbors of DiffusionMapEmbedder was renamed "
+                "bandwidth_neighbors in 0.2 and will be removed in 0.3; the value "
+                f"n_neighbors={self.n_neighbors} is used.",
+                FutureWarning,
+                stacklevel=4,
+            )
+            name, rank = "n_neighbors", self.n_neighbors
+        if rank >= n_samples:
+            warnings.warn(
+                f"{name}={rank} is not smaller than n_samples={n_samples}; "
+                f"using {n_samples - 1}.",
+                UserWarning,
+                stacklevel=4,
+            )
+            rank = n_samples - 1
+        return rank
 
-    def _check_fit_data(self, X, bandwidth_neighbors):
+    def _check_fit_data(self, X):
         n_samples = X.shape[0]
         if np.ptp(X, axis=0).max() == 0.0:
             raise ValueError(
                 "All samples in X are identical: a diffusion map needs at least two "
                 "distinct points."
-            )
-        if bandwidth_neighbors >= n_samples:
-            raise ValueError(
-                f"bandwidth_neighbors={bandwidth_neighbors} must be smaller than "
-                f"n_samples={n_samples}."
             )
         if self.n_components != "auto" and self.n_components >= n_samples - 1:
             raise ValueError(

@@ -1,5 +1,6 @@
 """VDAESampler: the variational diffusion autoencoder as a scikit-learn estimator."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,13 +14,15 @@ from sklearn.base import (
 )
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._embedder import DiffusionMapEmbedder
 from ._random import check_private_random_state
 from ._validation import (
+    FLOAT_DTYPES,
     LAYER_SIZES,
     check_count,
+    check_data,
     check_layer_sizes,
     shared_constraints,
 )
@@ -48,8 +51,6 @@ from .nn import (
     seed_from,
 )
 from .nn._callbacks import close_fit_context, open_fit_context, subtask, task
-
-_FLOAT_DTYPES = [np.float64, np.float32]
 
 
 @register_estimator
@@ -300,7 +301,7 @@ class VDAESampler(
         self : object
             Fitted estimator.
         """
-        X = validate_data(self, X, dtype=_FLOAT_DTYPES, ensure_min_samples=2)
+        X = check_data(self, X, reset=True, ensure_min_samples=2)
         X = X.astype(np.float64, copy=False)
         decoder_sizes = check_layer_sizes(
             self.decoder_hidden_layer_sizes, "decoder_hidden_layer_sizes"
@@ -345,6 +346,7 @@ class VDAESampler(
             noise_variance = auto_noise_variance(X, neighbourhoods)
         else:
             noise_variance = float(self.noise_variance)
+        _warn_if_flat_likelihood(noise_variance, X, self.noise_variance)
 
         step_scale = np.sqrt(
             (covariance_scale[:, None] * np.diagonal(sigma, axis1=1, axis2=2)).mean(
@@ -417,7 +419,7 @@ class VDAESampler(
             Diffusion coordinates, with the dtype of ``X``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        X = check_data(self, X, reset=False)
         return self._embed(X).astype(X.dtype, copy=False)
 
     def inverse_transform(self, X):
@@ -434,7 +436,7 @@ class VDAESampler(
             Decoded points, with the dtype of the codes.
         """
         check_is_fitted(self)
-        Z = check_array(X, dtype=_FLOAT_DTYPES, input_name="X")
+        Z = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
         if Z.shape[1] != self.n_components_:
             raise ValueError(
                 f"X has {Z.shape[1]} latent coordinates, but VDAESampler was fitted "
@@ -455,7 +457,7 @@ class VDAESampler(
         C : ndarray of shape (n_samples, n_components_, n_components_)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        X = check_data(self, X, reset=False)
         factor = self._factor(self.covariance_network_, self._embed(X))
         return factor @ np.swapaxes(factor, 1, 2)
 
@@ -471,7 +473,7 @@ class VDAESampler(
         S : ndarray of shape (n_samples, n_components_, n_components_)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        X = check_data(self, X, reset=False)
         Z = self._embed(X)
         return self._scales(Z)[:, None, None] * self._sigma(Z)
 
@@ -490,7 +492,7 @@ class VDAESampler(
         kl : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        X = check_data(self, X, reset=False)
         Z = self._embed(X)
         network = (
             self._initial_covariance_network if initial else self.covariance_network_
@@ -520,7 +522,7 @@ class VDAESampler(
         """
         check_is_fitted(self)
         n_steps = check_count(n_steps, "n_steps", minimum=0)
-        X = validate_data(self, X_start, reset=False, dtype=_FLOAT_DTYPES)
+        X = check_data(self, X_start, reset=False, what="X_start")
         generator = self._generator(check_private_random_state(random_state))
         path = walk(
             self._embed,
@@ -561,7 +563,7 @@ class VDAESampler(
             pool = self._train_X
             dtype = np.float64
         else:
-            seeds = validate_data(self, seeds, reset=False, dtype=_FLOAT_DTYPES)
+            seeds = check_data(self, seeds, reset=False, what="seeds")
             pool = seeds.astype(np.float64)
             dtype = seeds.dtype
         random_state = check_private_random_state(random_state)
@@ -597,7 +599,7 @@ class VDAESampler(
             Higher is better.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        X = check_data(self, X, reset=False)
         X = X.astype(np.float64, copy=False)
         Z = self._embed(X)
         inverse, log_det = target_factors(self._sigma(Z), self._scales(Z))
@@ -752,6 +754,25 @@ class VDAESampler(
         self._residuals = residuals
         self._neighbourhoods = LatentNeighbourhoods(
             train_Z, self._train_labels, n_neighbors
+        )
+
+
+#: A decoder variance this many times the data's largest variance per
+#: coordinate leaves the reconstruction term of the loss with no weight.
+_FLAT_LIKELIHOOD = 1e4
+
+
+def _warn_if_flat_likelihood(noise_variance, X, setting):
+    largest = float(X.var(axis=0).max())
+    if largest > 0 and noise_variance > _FLAT_LIKELIHOOD * largest:
+        warnings.warn(
+            f"noise_variance={setting!r} gives a decoder variance of "
+            f"{noise_variance:.3g}, {noise_variance / largest:.3g} times the "
+            f"data's largest variance per coordinate ({largest:.3g}): the "
+            "reconstruction term has no weight and the decoder learns nothing. "
+            "Use a smaller noise_variance.",
+            UserWarning,
+            stacklevel=4,
         )
 
 

@@ -11,6 +11,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
 
 from .nn import ACTIVATIONS, VALID_DEVICES
 
@@ -75,3 +76,55 @@ def check_count(value, name, minimum):
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}.")
     return int(value)
+
+
+#: Values beyond this (divided by the square root of the number of features)
+#: make squared distances overflow float64 (about 1.8e308).
+MAX_ABS_VALUE = 1e150
+
+#: Training data whose every feature spans less than this has squared
+#: distances that underflow to zero.
+MIN_SPREAD = 1e-150
+
+FLOAT_DTYPES = [np.float64, np.float32]
+
+
+def check_data(estimator, X, *, reset, what="X", ensure_min_samples=1):
+    """``validate_data`` for the estimators, then the data's scale.
+
+    The estimators work with squared distances in float64: inputs whose
+    squared norms would overflow (and training data whose squared distances
+    would underflow) are refused with a message saying so, rather than
+    turning into NaN or a misleading error deep inside a neighbour search.
+
+    Returns
+    -------
+    X : ndarray, float64 or float32
+    """
+    X = validate_data(
+        estimator,
+        X,
+        reset=reset,
+        dtype=FLOAT_DTYPES,
+        ensure_min_samples=ensure_min_samples,
+    )
+    if X.size == 0:
+        return X
+    largest = float(np.abs(X).max())
+    limit = MAX_ABS_VALUE / np.sqrt(X.shape[1])
+    if largest > limit:
+        raise ValueError(
+            f"{what} holds values up to {largest:.3g}: squared distances between "
+            f"such points overflow float64 (the limit is {limit:.3g} for "
+            f"{X.shape[1]} features). Rescale the data, e.g. with "
+            "sklearn.preprocessing.StandardScaler."
+        )
+    if reset:
+        spread = float(np.ptp(X, axis=0).max())
+        if 0.0 < spread < MIN_SPREAD:
+            raise ValueError(
+                f"{what} spans at most {spread:.3g} in any feature: squared "
+                "distances between its samples underflow float64. Rescale the "
+                "data, e.g. with sklearn.preprocessing.StandardScaler."
+            )
+    return X

@@ -211,6 +211,11 @@ def gaussian_kl(factor, target_inverse_factor, target_log_det):
     return 0.5 * (trace - n_latent + target_log_det - log_det)
 
 
+def data_standardization(X):
+    """``(mean, scale)`` per feature of the data, in float64."""
+    return X.mean(axis=0), np.maximum(X.std(axis=0), np.finfo(np.float64).tiny)
+
+
 def build_networks(
     Z,
     X,
@@ -225,15 +230,16 @@ def build_networks(
     tiny = np.finfo(np.float32).tiny
     latent_mean = Z.mean(axis=0)
     latent_scale = np.maximum(Z.std(axis=0), tiny)
-    data_mean = X.mean(axis=0)
-    data_scale = np.maximum(X.std(axis=0), tiny)
     as32 = np.float32
+    data_mean, data_scale = data_standardization(X)
     with seeded_torch(seed):
+        # The data's statistics stay float64: training works in standardised
+        # units (Decoder.forward_standardized), whatever the data's scale.
         decoder = Decoder(
             latent_mean.astype(as32),
             latent_scale.astype(as32),
-            data_mean.astype(as32),
-            data_scale.astype(as32),
+            data_mean,
+            data_scale,
             decoder_hidden_layer_sizes,
             activation,
         )
@@ -286,12 +292,17 @@ def train_vdae(
     batch_size = min(batch_size, n_samples)
     joint = _Joint(decoder, covariance).to(device)
     codes = torch.tensor(Z, dtype=torch.float32, device=device)
-    data = torch.tensor(X, dtype=torch.float32, device=device)
+    # |g(z') - x|^2 / (2c) = sum_d scale_d^2 (g_std - x_std)_d^2 / (2c), with
+    # the standardisation and the weights computed in float64.
+    mean, scale = data_standardization(X)
+    data = torch.tensor((X - mean) / scale, dtype=torch.float32, device=device)
+    weights = torch.tensor(
+        scale**2 / (2.0 * noise_variance), dtype=torch.float32, device=device
+    )
     inverse = torch.tensor(target_inverse, dtype=torch.float32, device=device)
     log_det = torch.tensor(target_log_det, dtype=torch.float32, device=device)
     generator = make_generator(seed, device)
     optimizer = torch.optim.Adam(joint.parameters(), lr=learning_rate)
-    scale = 1.0 / (2.0 * noise_variance)
 
     def step(iteration):
         rows = torch.randint(
@@ -306,8 +317,9 @@ def train_vdae(
         with torch.no_grad():
             landing = torch.cdist(moved, z).argmin(dim=1)
         kl = gaussian_kl(factor, inverse[rows], log_det[rows])
-        reconstruction = (joint.decoder(moved) - x[landing]).square().sum(dim=1)
-        return (kl + scale * reconstruction).mean()
+        error = joint.decoder.forward_standardized(moved) - x[landing]
+        reconstruction = (weights * error.square()).sum(dim=1)
+        return (kl + reconstruction).mean()
 
     result = fit_minibatches(
         step,

@@ -233,6 +233,47 @@ def test_bad_inputs_of_constants():
         bilipschitz_constants(np.ones((5, 2)), np.ones((5, 3)), n_neighbors=2)
 
 
+@pytest.mark.parametrize("n_neighbors", [2, 10])
+def test_identical_pairs_blame_the_duplicates_not_n_neighbors(n_neighbors):
+    # All rows identical: whatever n_neighbors, the duplicates are the problem.
+    with pytest.raises(ValueError, match=r"All 5 .* identical \(exact duplicate rows"):
+        bilipschitz_constants(np.ones((5, 2)), np.ones((5, 3)), n_neighbors)
+    # Most rows duplicated: n_neighbors is too large, and the message says why
+    # the rows are fewer than they look.
+    Z = np.r_[np.ones((4, 2)), [[0.0, 0.0]]]
+    X = np.r_[np.ones((4, 3)), [[0.0, 0.0, 0.0]]]
+    with pytest.raises(ValueError, match=r"only 2 of the .* exact duplicate rows"):
+        bilipschitz_constants(Z, X, n_neighbors=10)
+    assert_allclose(bilipschitz_constants(Z, X, n_neighbors=4), 1.0)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e200, 1e-300, 2.0**-1000])
+@pytest.mark.parametrize("scale_free", [True, False])
+def test_constants_are_invariant_to_a_common_extreme_scale(
+    scale, scale_free, no_runtime_warning
+):
+    # Squared distances at 1e300 overflow (the neighbour search used to fail with
+    # numpy's "cannot reshape array") and at 1e-300 underflow to 0 (every
+    # constant was inf, as if every point had collapsed).
+    rng = np.random.default_rng(9)
+    Z = rng.uniform(size=(150, 2))
+    X = np.column_stack([Z, np.sin(3 * Z[:, 0])])
+    expected = bilipschitz_constants(Z, X, scale_free=scale_free)
+    K = bilipschitz_constants(Z * scale, X * scale, scale_free=scale_free)
+    assert_allclose(K, expected, rtol=1e-9)
+
+
+def test_constants_with_codes_and_data_at_different_extreme_scales(no_runtime_warning):
+    # The scale-free form ignores the scale of either space; the scale-fixed
+    # form sees the ratio, here 1e300, without overflow.
+    rng = np.random.default_rng(12)
+    Z = rng.uniform(size=(100, 2))
+    for scale in (1e300, 1e-300):
+        assert_allclose(bilipschitz_constants(Z, Z * scale), 1.0, rtol=1e-9)
+        K_fixed = bilipschitz_constants(Z, Z * scale, scale_free=False)
+        assert_allclose(K_fixed, max(scale, 1 / scale), rtol=1e-9)
+
+
 # ---------------------------------------------------------------------------
 # BiLipschitzScore
 # ---------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """The command line, end to end on tiny data, and its exit codes."""
 
+import json
 import os
 import subprocess
 import sys
+import warnings
 import zipfile
 
 import numpy as np
@@ -12,7 +14,11 @@ from skvdae import VDAESampler, load_model
 from skvdae.cli import (
     EXIT_BAD_DATA,
     EXIT_BAD_MODEL,
+    EXIT_CODES,
+    EXIT_INTERRUPTED,
+    EXIT_MISSING_DEPENDENCY,
     EXIT_OK,
+    EXIT_UNEXPECTED,
     EXIT_USAGE,
     main,
     read_data,
@@ -267,3 +273,168 @@ def test_module_help_subprocess():
     for command in ("demo", "fit", "sample", "embed", "score", "plot"):
         assert command in result.stdout
     assert "exit codes" in result.stdout and "python -m skvdae" in result.stdout
+
+
+# --------------------------------------------------------------------- exit codes
+
+
+def _one_line_error(capsys):
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "Traceback" not in error, error
+    return error
+
+
+def _raiser(error):
+    def raise_(*args, **kwargs):
+        raise error
+
+    return raise_
+
+
+def test_fit_rejections_exit_3_in_one_line(workspace, tmp_path, monkeypatch, capsys):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    data = str(workspace / "data.npy")
+    out = str(tmp_path / "m.skvdae")
+    big = tmp_path / "big.npy"
+    np.save(big, _loop() * 1e200)
+    capsys.readouterr()
+    assert main(["fit", str(big), "--out", out, *FAST]) == EXIT_BAD_DATA
+    assert "cannot fit" in _one_line_error(capsys)
+    for error in (
+        FloatingPointError("the loss diverged at step 3"),
+        InvalidParameterError("The 'alpha' parameter must be\nin [0, 1]."),
+    ):
+        monkeypatch.setattr(VDAESampler, "fit", _raiser(error))
+        assert main(["fit", data, "--out", out, *FAST]) == EXIT_BAD_DATA
+        message = _one_line_error(capsys)
+        assert "cannot fit" in message and str(error).split()[-1] in message
+    assert not os.path.exists(out)
+
+
+def test_demo_without_matplotlib_exits_5(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    out = tmp_path / "demo"
+    capsys.readouterr()
+    assert main(["demo", "--out", str(out), "-q"]) == EXIT_MISSING_DEPENDENCY
+    message = _one_line_error(capsys)
+    assert "demo needs matplotlib: pip install matplotlib" in message
+    assert not out.exists()  # refused before fitting anything
+    data = tmp_path / "data.npy"
+    np.save(data, _loop())
+    assert main(["plot", str(data), "--out", str(tmp_path / "p.png")]) == 5
+    assert "plot needs matplotlib: pip install matplotlib" in _one_line_error(capsys)
+
+
+def _rewrite_manifest(source, target, edit):
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for name in old.namelist():
+            content = old.read(name)
+            if name == "manifest.json":
+                content = edit(json.loads(content))
+            new.writestr(name, content)
+    return str(target)
+
+
+def test_flags_and_model_files_are_checked(workspace, tmp_path, capsys):
+    model = str(workspace / "model.skvdae")
+    data = str(workspace / "data.npy")
+    out = str(tmp_path / "out.npy")
+    for argv in (
+        ["fit", data, "--out", str(tmp_path / "m.skvdae"), "--random-state", "-1"],
+        ["sample", model, "--out", out, "--random-state", "-1"],
+        ["demo", "--out", str(tmp_path / "demo"), "--random-state", "-1"],
+        ["demo", "--out", str(tmp_path / "demo"), "--n-samples", "0"],
+    ):
+        assert main(argv) == EXIT_USAGE, argv
+    assert not (tmp_path / "demo").exists()
+
+    def deep(manifest):
+        manifest["estimator"]["params"]["covariance_scale"] = "DEEP"
+        text = json.dumps(manifest)
+        return text.replace('"DEEP"', "[" * 3000 + "]" * 3000)
+
+    def zero_noise(manifest):
+        manifest["estimator"]["attributes"]["noise_variance_"] = 0.0
+        return json.dumps(manifest)
+
+    for edit, message in ((deep, "nested deeper"), (zero_noise, "noise_variance_")):
+        bad = _rewrite_manifest(model, tmp_path / f"{edit.__name__}.skvdae", edit)
+        for argv in (
+            ["score", bad, data],
+            ["sample", bad, "--out", out],
+            ["embed", bad, data, "--out", out],
+        ):
+            capsys.readouterr()
+            assert main(argv) == EXIT_BAD_MODEL, argv
+            assert message in _one_line_error(capsys)
+    assert not os.path.exists(out)
+
+
+def test_every_documented_exit_code(workspace, tmp_path, monkeypatch, capsys):
+    from skvdae.cli import _main
+
+    model = str(workspace / "model.skvdae")
+    data = str(workspace / "data.npy")
+    out = str(tmp_path / "z.npy")
+    seen = {}
+
+    def run(argv, expected):
+        capsys.readouterr()
+        code = main(argv)
+        seen[expected] = code
+        return code
+
+    run(["embed", model, data, "--out", out, "-q"], EXIT_OK)
+    run(["frobnicate"], EXIT_USAGE)
+    run(["embed", model, str(tmp_path / "missing.npy"), "--out", out], EXIT_BAD_DATA)
+    run(["score", str(tmp_path / "missing.skvdae"), data], EXIT_BAD_MODEL)
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "matplotlib", None)
+        for argv in (
+            ["plot", data, "--out", str(tmp_path / "p.png")],
+            ["demo", "--out", str(tmp_path / "demo")],
+        ):
+            assert run(argv, EXIT_MISSING_DEPENDENCY) == EXIT_MISSING_DEPENDENCY
+    with monkeypatch.context() as patch:
+        patch.setitem(_main._COMMANDS, "score", _raiser(RuntimeError("a bug")))
+        run(["score", model, data], EXIT_UNEXPECTED)
+        assert "unexpected error: RuntimeError: a bug" in _one_line_error(capsys)
+        patch.setitem(_main._COMMANDS, "score", _raiser(KeyboardInterrupt()))
+        run(["score", model, data], EXIT_INTERRUPTED)
+        assert "interrupted" in capsys.readouterr().err
+    documented = {code for code, _ in EXIT_CODES}
+    assert documented == {0, 1, 2, 3, 4, 5, 130} == set(seen)
+    assert all(code == expected for expected, code in seen.items()), seen
+
+
+def test_non_finite_results_are_never_written(workspace, tmp_path, monkeypatch, capsys):
+    model = str(workspace / "model.skvdae")
+    out = tmp_path / "z.npy"
+    far = tmp_path / "far.npy"
+    np.save(far, np.array([[1e154, 0.0, 0.0]]))
+    capsys.readouterr()
+    # Refused by the estimator or caught in its output: exit 3 either way. The
+    # estimator's numerical warnings stay warnings, as on the command line.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert main(["embed", model, str(far), "--out", str(out)]) == EXIT_BAD_DATA
+    assert f"cannot embed {str(far)!r}" in _one_line_error(capsys)
+    assert not out.exists()
+
+    data = str(workspace / "data.npy")
+
+    def nan_rows(n_rows):
+        return np.full((n_rows, 3), np.nan)
+
+    monkeypatch.setattr(VDAESampler, "transform", lambda self, X: nan_rows(len(X)))
+    assert main(["embed", model, data, "--out", str(out)]) == EXIT_BAD_DATA
+    assert "NaN or infinite for 120 of 120 points" in _one_line_error(capsys)
+    monkeypatch.setattr(VDAESampler, "sample", lambda self, n, **kw: nan_rows(n))
+    assert main(["sample", model, "--n", "4", "--out", str(out)]) == EXIT_BAD_DATA
+    assert "cannot sample" in _one_line_error(capsys)
+    monkeypatch.setattr(VDAESampler, "score", lambda self, X: float("nan"))
+    assert main(["score", model, data]) == EXIT_BAD_DATA
+    assert "NaN" in _one_line_error(capsys)
+    assert not out.exists()

@@ -310,8 +310,14 @@ def test_sparse_input_is_refused():
 
 def test_sample_count_limits():
     X = helix_arc(8, seed=12)
-    with pytest.raises(ValueError, match="bandwidth_neighbors=10 must be smaller"):
-        DiffusionMapEmbedder(solver="exact").fit(X)
+    # A neighbour rank beyond the data is capped at n_samples - 1, with a
+    # warning, as scikit-learn's estimators do (it used to raise).
+    with pytest.warns(UserWarning, match="bandwidth_neighbors=10 is not smaller"):
+        capped = DiffusionMapEmbedder(n_components=2, solver="exact").fit(X)
+    explicit = DiffusionMapEmbedder(
+        n_components=2, bandwidth_neighbors=7, solver="exact"
+    ).fit(X)
+    assert capped.bandwidth_ == explicit.bandwidth_
     with pytest.raises(ValueError, match="n_components=7 must be smaller"):
         DiffusionMapEmbedder(n_components=7, bandwidth_neighbors=3, solver="exact").fit(
             X

@@ -43,6 +43,8 @@ def _instances():
     ]
 
 
-@parametrize_with_checks(_instances())
+# The default instances too, as a user builds them: small inputs work at the
+# defaults (the neighbour rank is capped, with a warning).
+@parametrize_with_checks([*_instances(), DiffusionMapEmbedder(), VDAESampler()])
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

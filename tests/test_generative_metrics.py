@@ -287,3 +287,79 @@ def test_mmd_bad_inputs():
         maximum_mean_discrepancy(X_nan, Y)
     with pytest.raises(ValueError, match="no positive distance"):
         maximum_mean_discrepancy(np.ones((5, 2)), np.ones((4, 2)))
+
+
+# ---------------------------------------------------------------------------
+# Extreme scales
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e200, 1e-300, 2.0**-1000])
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_prdc_is_invariant_to_extreme_scales(scale, algorithm):
+    # Squared distances at 1e300 overflow (the neighbour search used to fail with
+    # numpy's "cannot reshape array") and at 1e-300 underflow to 0 (every ball
+    # held every point).
+    rng = np.random.default_rng(13)
+    real = rng.normal(size=(200, 3))
+    fake = rng.normal(size=(150, 3)) + 0.5
+    expected = precision_recall_density_coverage(real, fake, algorithm=algorithm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = precision_recall_density_coverage(
+            real * scale, fake * scale, algorithm=algorithm
+        )
+    assert result == pytest.approx(expected, abs=1e-12)
+
+
+def test_prdc_of_data_far_from_the_origin():
+    rng = np.random.default_rng(14)
+    real, fake = rng.normal(size=(200, 2)), rng.normal(size=(150, 2)) + 0.5
+    expected = precision_recall_density_coverage(real, fake)
+    offset = 1e3
+    result = precision_recall_density_coverage(
+        real * 1e-5 + offset, fake * 1e-5 + offset
+    )
+    assert result == pytest.approx(expected, abs=0.02)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e300, 1e-200, 1e-300])
+def test_mmd_at_extreme_scales_equals_mmd_at_scale_one(scale):
+    # The kernel depends on |x - y| / bandwidth: data and bandwidth scaled alike
+    # give the same value (it was NaN or an OverflowError at 1e200, and a false
+    # "all points coincide" at 1e-200).
+    rng = np.random.default_rng(15)
+    X, Y = rng.normal(size=(150, 3)), rng.normal(size=(120, 3)) + 0.4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for biased in (False, True):
+            expected = maximum_mean_discrepancy(X, Y, bandwidth=1.3, biased=biased)
+            scaled = maximum_mean_discrepancy(
+                X * scale, Y * scale, bandwidth=1.3 * scale, biased=biased
+            )
+            assert scaled == pytest.approx(expected, rel=1e-9)
+        expected = maximum_mean_discrepancy(X, Y, random_state=0)
+        scaled = maximum_mean_discrepancy(X * scale, Y * scale, random_state=0)
+        assert np.isfinite(scaled)
+        assert scaled == pytest.approx(expected, rel=1e-9)
+        bandwidth = median_heuristic_bandwidth(X * scale, Y * scale)
+        assert bandwidth == pytest.approx(median_heuristic_bandwidth(X, Y) * scale)
+
+
+def test_mmd_bandwidth_far_from_the_data_scale():
+    rng = np.random.default_rng(16)
+    X, Y = rng.normal(size=(40, 2)), rng.normal(size=(30, 2)) + 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        # A huge bandwidth makes every kernel value 1, a tiny one every value
+        # between distinct points 0: both estimates are 0, never NaN.
+        assert maximum_mean_discrepancy(X, Y, bandwidth=1e300) == 0.0
+        assert maximum_mean_discrepancy(X * 1e-300, Y, bandwidth=1e300) == 0.0
+        assert maximum_mean_discrepancy(X, Y, bandwidth=1e-100) == 0.0
+        # Where |x - y|^2 / (2 bandwidth^2) overflows, a clear error.
+        with pytest.raises(ValueError, match="bandwidth=1e-200 is too small"):
+            maximum_mean_discrepancy(X, Y, bandwidth=1e-200)
+        with pytest.raises(ValueError, match="overflows float64"):
+            maximum_mean_discrepancy(X * 1e300, Y * 1e300, bandwidth=1e-10)
+    with pytest.raises(ValueError, match="exceeds the float64 range"):
+        median_heuristic_bandwidth(np.array([[-1.7e308], [1.7e308]]))

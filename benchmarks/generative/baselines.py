@@ -124,7 +124,8 @@ def train_loop(
     ------
     FloatingPointError
         As soon as a loss is not finite: the baselines get no restarts, the
-        VDAE's divergence policy with ``max_restarts=0``.
+        VDAE's divergence policy with ``max_restarts=0`` (and no check of the
+        loss's growth, which a GAN's losses, without a floor, would trip).
     """
     batch = min(int(batch_size), int(n_samples))
     order = torch.randperm(n_samples, generator=generator)
@@ -144,6 +145,7 @@ def train_loop(
         max_iter=max_iter,
         optimizers=[],
         max_restarts=0,
+        max_growth=None,
         name=name,
         progress=FitProgress(name, max_iter, verbose),
     )

@@ -20,15 +20,19 @@ EXIT_CODES = (
     (
         EXIT_BAD_DATA,
         "bad input data (missing or unreadable file, non-numeric CSV, wrong shape "
-        "or feature count, data or parameters the estimator rejects, output that "
-        "cannot be written)",
+        "or feature count, data or parameters the estimator rejects, a fit that "
+        "diverges, a result that is NaN or infinite, output that cannot be "
+        "written)",
     ),
     (
         EXIT_BAD_MODEL,
         "bad model file (missing, not a skvdae model file, truncated, corrupt or "
         "invalid, newer format version, wrong kind of model for the command)",
     ),
-    (EXIT_MISSING_DEPENDENCY, "missing optional dependency (matplotlib for plot)"),
+    (
+        EXIT_MISSING_DEPENDENCY,
+        "missing optional dependency (matplotlib for plot and demo)",
+    ),
     (EXIT_INTERRUPTED, "interrupted"),
 )
 

@@ -60,6 +60,8 @@ import sys
 import time
 import traceback
 
+import numpy as np
+
 from ._errors import (
     EXIT_INTERRUPTED,
     EXIT_MISSING_DEPENDENCY,
@@ -121,6 +123,33 @@ def _check_features(model, X, path):
             f"{path!r} has {X.shape[1]} features, but the model was fitted on "
             f"{model.n_features_in_}."
         )
+
+
+@contextlib.contextmanager
+def _rejected_as_bad_data(what):
+    """Report what the estimator rejects as bad data (exit 3), in one line.
+
+    scikit-learn's ``InvalidParameterError`` is a ``ValueError``; a
+    ``FloatingPointError`` is a computation that diverged on the data.
+    """
+    try:
+        yield
+    except (ValueError, FloatingPointError) as error:
+        message = " ".join(str(error).split())
+        raise DataError(f"cannot {what}: {message}") from error
+
+
+def _check_finite(values, what):
+    """Refuse to write NaN or infinity: exit 3 instead."""
+    finite = np.isfinite(values)
+    if finite.all():
+        return
+    rows = np.flatnonzero(~finite.reshape(finite.shape[0], -1).all(axis=1))
+    raise DataError(
+        f"cannot {what}: the result is NaN or infinite for {rows.size} of "
+        f"{finite.shape[0]} points (the first at index {rows[0]}), so nothing was "
+        "written; points far from the training data can do this."
+    )
 
 
 # --------------------------------------------------------------------- progress
@@ -200,11 +229,8 @@ def _command_fit(args):
         model = VDAESampler(embedder, **params, verbose=verbose)
     start = time.monotonic()
     _message(args, f"fitting a {args.model} on {X.shape[0]} x {X.shape[1]} data ...")
-    with _progress(args, model):
-        try:
-            model.fit(X)
-        except ValueError as error:
-            raise DataError(f"cannot fit {args.data!r}: {error}") from error
+    with _progress(args, model), _rejected_as_bad_data(f"fit {args.data!r}"):
+        model.fit(X)
     # The saved model stays quiet when used later.
     model.set_params(verbose=0)
     if args.model == "sampler":
@@ -224,9 +250,11 @@ def _command_sample(args):
     if args.seeds is not None:
         seeds = read_data(args.seeds)
         _check_features(model, seeds, args.seeds)
-    samples = model.sample(
-        args.n, n_steps=args.steps, random_state=args.random_state, seeds=seeds
-    )
+    with _rejected_as_bad_data("sample"):
+        samples = model.sample(
+            args.n, n_steps=args.steps, random_state=args.random_state, seeds=seeds
+        )
+    _check_finite(samples, "sample")
     write_array(args.out, samples)
     _message(args, f"wrote {samples.shape[0]} samples to {args.out}")
 
@@ -236,7 +264,10 @@ def _command_embed(args):
     model = _load(args.model_file)
     X = read_data(args.data)
     _check_features(model, X, args.data)
-    write_array(args.out, model.transform(X))
+    with _rejected_as_bad_data(f"embed {args.data!r}"):
+        Z = model.transform(X)
+    _check_finite(Z, f"embed {args.data!r}")
+    write_array(args.out, Z)
     _message(
         args, f"wrote the diffusion coordinates of {X.shape[0]} points to {args.out}"
     )
@@ -246,7 +277,26 @@ def _command_score(args):
     model = _load(args.model_file, "sampler")
     X = read_data(args.data)
     _check_features(model, X, args.data)
-    print(f"{model.score(X):.10g}")
+    with _rejected_as_bad_data(f"score {args.data!r}"):
+        score = model.score(X)
+    if np.isnan(score):
+        raise DataError(f"cannot score {args.data!r}: the mean local ELBO is NaN.")
+    print(f"{score:.10g}")
+
+
+def _pyplot(command):
+    """matplotlib.pyplot (non-interactive), or exit 5 with the install hint."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise CommandError(
+            f"{command} needs matplotlib: pip install matplotlib (or 'skvdae[demo]').",
+            EXIT_MISSING_DEPENDENCY,
+        ) from None
+    return plt
 
 
 def _command_plot(args):
@@ -265,16 +315,7 @@ def _command_plot(args):
                 f"{args.samples!r} has {samples.shape[1]} features, the data "
                 f"{X.shape[1]}."
             )
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise CommandError(
-            "plot needs matplotlib: pip install matplotlib (or 'skvdae[demo]').",
-            EXIT_MISSING_DEPENDENCY,
-        ) from None
+    plt = _pyplot("plot")
     figure = plt.figure(figsize=(6, 5))
     projection = "3d" if X.shape[1] == 3 else None
     axes = figure.add_subplot(1, 1, 1, projection=projection)
@@ -299,13 +340,18 @@ def _command_plot(args):
 def _command_demo(args):
     from ._demo import run_demo
 
-    for path in run_demo(
-        args.out,
-        args.n_samples,
-        args.random_state,
-        n_walkers=args.n_walkers,
-        n_steps=args.n_steps,
-    ):
+    _pyplot("demo")  # before the fit, not after it
+    try:
+        paths = run_demo(
+            args.out,
+            args.n_samples,
+            args.random_state,
+            n_walkers=args.n_walkers,
+            n_steps=args.n_steps,
+        )
+    except OSError as error:
+        raise DataError(f"{args.out!r}: cannot write ({error}).") from error
+    for path in paths:
         print(f"wrote {path}")
 
 

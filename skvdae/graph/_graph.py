@@ -44,6 +44,9 @@ class DiffusionGraph:
     inliers : ndarray of shape (n_inliers,)
         Rows of the training set in the graph: those outside a connected
         component of fewer than ``MIN_CLUSTER_SIZE`` samples.
+    flat : bool
+        Whether nearly every pair is joined at a weight close to the peak (a
+        bandwidth far above the neighbour distances).
     """
 
     affinity: sparse.csr_matrix
@@ -53,6 +56,7 @@ class DiffusionGraph:
     n_connected_components: int
     component_labels: np.ndarray
     inliers: np.ndarray
+    flat: bool = False
 
     @property
     def bandwidth(self):
@@ -169,7 +173,7 @@ def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha):
         if inliers.size < n_samples:
             kernel = kernel[inliers][:, inliers].tocsr()
             labels = labels[inliers]
-    _warn_if_flat(kernel, eps)
+    flat = _warn_if_flat(kernel, eps)
     affinity, log_q = density_normalize(kernel, alpha)
     degrees = np.asarray(affinity.sum(axis=1)).ravel()
     # Renumber the components by their first sample, a deterministic order.
@@ -183,14 +187,15 @@ def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha):
         n_connected_components=int(first.size),
         component_labels=component_labels.astype(np.intp),
         inliers=inliers,
+        flat=flat,
     )
 
 
 def _warn_if_flat(kernel, eps):
-    """Warn when nearly every pair is joined at a weight close to the peak."""
+    """Warn (and return True) when nearly every pair is joined near the peak."""
     n_samples = kernel.shape[0]
     if n_samples < 3 or kernel.nnz < 0.5 * n_samples**2:
-        return
+        return False
     off_diagonal = (kernel.sum() - n_samples) / max(kernel.nnz - n_samples, 1)
     if off_diagonal > _FLAT_WEIGHT:
         warnings.warn(
@@ -202,6 +207,8 @@ def _warn_if_flat(kernel, eps):
             UserWarning,
             stacklevel=3,
         )
+        return True
+    return False
 
 
 def transition_rows(nn_index, X, kernel, log_weights):

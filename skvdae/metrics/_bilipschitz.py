@@ -25,7 +25,7 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import _num_samples
 
 from .._random import check_private_random_state
-from ._validation import check_two_arrays
+from ._validation import check_two_arrays, to_unit_scale
 
 __all__ = ["BiLipschitzScore", "bilipschitz_constants", "bilipschitz_summary"]
 
@@ -113,24 +113,37 @@ def _log_constants_from_ratios(log_ratios, scale_free):
 
 def _log_bilipschitz_constants(Z, X, n_neighbors, scale_free, n_jobs):
     """log K_i for validated float arrays Z and X (see bilipschitz_constants)."""
-    if n_neighbors >= Z.shape[0]:
-        raise ValueError(
-            f"n_neighbors={n_neighbors} must be smaller than the number of samples "
-            f"({Z.shape[0]})."
-        )
+    n_samples = Z.shape[0]
     Z_unique, X_unique, row_to_unique = _merge_exact_duplicate_pairs(Z, X)
     n_unique = Z_unique.shape[0]
     if n_unique < 2:
         raise ValueError(
-            "All (Z, X) pairs are identical: at least two distinct pairs are needed "
-            "to measure distances."
+            f"All {n_samples} (Z, X) pairs are identical (exact duplicate rows): at "
+            "least two distinct pairs are needed to measure distances."
+        )
+    if n_neighbors >= n_samples:
+        duplicates = ""
+        if n_unique < n_samples:
+            duplicates = (
+                f"; only {n_unique} of the (Z, X) pairs are distinct, the others "
+                "are exact duplicate rows"
+            )
+        raise ValueError(
+            f"n_neighbors={n_neighbors} must be smaller than the number of samples "
+            f"({n_samples}){duplicates}."
         )
     n_neighbors = min(n_neighbors, n_unique - 1)
+    # Each space is taken in its own unit, a power of two where its values are
+    # about 1, so that squared distances neither overflow nor underflow in the
+    # neighbour searches; the ratio of the units goes back into the log ratios.
+    (Z_unique,), z_exponent = to_unit_scale([Z_unique])
+    (X_unique,), x_exponent = to_unit_scale([X_unique])
     neighbours = _neighbours_in_both_spaces(Z_unique, X_unique, n_neighbors, n_jobs)
     log_ratios = _log_distance_ratios(
         _row_to_neighbour_distances(Z_unique, neighbours),
         _row_to_neighbour_distances(X_unique, neighbours),
     )
+    log_ratios += (x_exponent - z_exponent) * np.log(2.0)
     return _log_constants_from_ratios(log_ratios, scale_free)[row_to_unique]
 
 
@@ -167,6 +180,11 @@ def bilipschitz_constants(Z, X, n_neighbors=10, scale_free=True, *, n_jobs=None)
     A homeomorphism keeps every ``K_i`` bounded; a fold, a collapse or a tear
     shows as a heavy upper tail. Report the median, a high quantile and the
     maximum (see :func:`bilipschitz_summary`), not only a mean.
+
+    Both forms are invariant to a translation of either space and to a scaling
+    common to both; the scale-free form also to a scaling of either space. Any
+    finite scale works (codes or data at 1e300 or 1e-300): each space is
+    handled in a unit where its values are about 1.
 
     The function is generic: pass codes and data (an encoder, ``Z = transform(X)``)
     or latent samples and their decodings (a decoder, ``X = decode(Z)``).
@@ -213,7 +231,7 @@ def bilipschitz_constants(Z, X, n_neighbors=10, scale_free=True, *, n_jobs=None)
     ValueError
         If ``Z`` and ``X`` have different numbers of rows, contain NaN or
         infinity, have fewer than 2 rows, if ``n_neighbors >= n_samples``, or if
-        all pairs are identical.
+        all pairs are identical (exact duplicate rows).
 
     See Also
     --------

@@ -25,7 +25,7 @@ from sklearn.utils import check_array, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._random import check_private_random_state
-from ._validation import check_two_arrays
+from ._validation import check_two_arrays, to_unit_scale
 
 __all__ = [
     "maximum_mean_discrepancy",
@@ -266,6 +266,10 @@ def precision_recall_density_coverage(
     point fit within ``working_memory``. No full ``N x M`` matrix is built; the
     extra memory is O(N + M) plus one tile or chunk per thread.
 
+    The metrics are invariant to a translation and scaling common to both
+    samples; they are computed in a unit where the data are about 1, so any
+    finite scale works (data at 1e300 or 1e-300 give the same result as at 1).
+
     Parameters
     ----------
     real : array-like of shape (n_real, n_features)
@@ -338,9 +342,10 @@ def precision_recall_density_coverage(
                 f"n_neighbors={n_neighbors} must be smaller than the number of "
                 f"{name} samples ({sample.shape[0]})."
             )
-    # Centring reduces cancellation in the squared distances of the brute path.
-    centre = real.mean(axis=0)
-    real, fake = real - centre, fake - centre
+    # The balls are invariant to a common translation and scaling: centring
+    # reduces cancellation in the squared distances of the brute path, the
+    # common unit keeps them (and the trees') finite and nonzero at any scale.
+    (real, fake), _ = to_unit_scale((real, fake), centre="first")
     algorithm = _choose_algorithm(algorithm, real.shape[1])
     real_radii = _kth_neighbour_radii(
         real, n_neighbors, algorithm, working_memory, n_jobs
@@ -429,8 +434,9 @@ def median_heuristic_bandwidth(X, Y=None, *, max_samples=1000, random_state=None
     Raises
     ------
     ValueError
-        If a sample contains NaN or infinity, the numbers of features differ, or
-        all the subsampled points coincide (no positive distance).
+        If a sample contains NaN or infinity, the numbers of features differ,
+        all the subsampled points coincide (no positive distance), or the median
+        distance exceeds the float64 range.
 
     See Also
     --------
@@ -446,14 +452,35 @@ def median_heuristic_bandwidth(X, Y=None, *, max_samples=1000, random_state=None
     X = check_array(X, dtype=np.float64, input_name="X")
     if Y is not None:
         X, Y = check_two_arrays(X, Y, ("X", "Y"))
-    distances = pdist(_pooled_subsample(X, Y, max_samples, random_state))
+    median, exponent = _median_positive_distance(X, Y, max_samples, random_state)
+    with np.errstate(over="ignore"):
+        bandwidth = np.ldexp(median, exponent)
+    if not np.isfinite(bandwidth):
+        raise ValueError(
+            "The median heuristic's bandwidth (the median distance between the "
+            "points) exceeds the float64 range; rescale the data."
+        )
+    return float(bandwidth)
+
+
+def _median_positive_distance(X, Y, max_samples, random_state):
+    """The median heuristic in the unit of :func:`to_unit_scale`.
+
+    Returns ``(median, exponent)``: the bandwidth is ``median * 2**exponent``.
+    In that unit the distances neither overflow nor underflow, whatever the scale
+    of the data.
+    """
+    (points,), exponent = to_unit_scale(
+        [_pooled_subsample(X, Y, max_samples, random_state)]
+    )
+    distances = pdist(points)
     positive = distances[distances > 0]
     if positive.size == 0:
         raise ValueError(
             "The median heuristic found no positive distance: all the (subsampled) "
             "points coincide. Pass a float bandwidth."
         )
-    return float(np.median(positive))
+    return float(np.median(positive)), exponent
 
 
 def _gaussian_kernel_tile(A_scaled, B, A_norms, B_norms, on_diagonal):
@@ -547,7 +574,9 @@ def maximum_mean_discrepancy(
     The kernel sums are accumulated over square tiles of at most 2**16 entries
     (fewer if ``working_memory`` is smaller; only the tiles on and above the
     diagonal for the within-sample sums), so memory stays bounded for 1e5 x 1e5
-    comparisons; the cost remains quadratic in time.
+    comparisons; the cost remains quadratic in time. The data and the bandwidth
+    are taken in a common unit where the data are about 1, so any finite scale
+    works: scaling the samples and the bandwidth alike leaves the value as it is.
 
     Parameters
     ----------
@@ -590,8 +619,9 @@ def maximum_mean_discrepancy(
     ------
     ValueError
         If a sample contains NaN or infinity, the numbers of features differ, a
-        sample has fewer than 2 points, or the median heuristic finds no
-        positive distance.
+        sample has fewer than 2 points, the median heuristic finds no positive
+        distance, or the bandwidth is so small next to the spread of the data
+        (by a factor of about 1e-150) that ``|x - y|^2 / (2 sigma^2)`` overflows.
 
     See Also
     --------
@@ -615,14 +645,32 @@ def maximum_mean_discrepancy(
     True
     """
     X, Y = check_two_arrays(X, Y, ("X", "Y"), min_samples=2)
+    # The kernel depends on |x - y| / bandwidth only: both are taken in the unit
+    # where the centred data are about 1, so that the squared distances and norms
+    # stay finite at any scale. Centring reduces cancellation in them.
+    (X, Y), exponent = to_unit_scale((X, Y), centre="means")
     if bandwidth == "median":
-        bandwidth = median_heuristic_bandwidth(
-            X, Y, max_samples=bandwidth_samples, random_state=random_state
+        median, median_exponent = _median_positive_distance(
+            X, Y, bandwidth_samples, random_state
         )
-    gamma = 1.0 / (2.0 * bandwidth**2)
-    # Centring reduces cancellation in the squared distances.
-    centre = np.vstack([X.mean(axis=0), Y.mean(axis=0)]).mean(axis=0)
-    X, Y = X - centre, Y - centre
+        scaled_bandwidth = np.ldexp(median, median_exponent)
+    else:
+        # May overflow to inf (gamma = 0: every kernel value is 1, the limit) or
+        # underflow to 0 (caught below).
+        with np.errstate(over="ignore", under="ignore"):
+            scaled_bandwidth = np.ldexp(bandwidth, -exponent)
+    with np.errstate(over="ignore", divide="ignore"):
+        gamma = 0.5 / np.square(scaled_bandwidth)
+        # Exponents in the tiles reach 4 gamma n_features (|a|^2 <= n_features).
+        largest_exponent = 4.0 * gamma * X.shape[1]
+    if not np.isfinite(largest_exponent):
+        raise ValueError(
+            f"bandwidth={bandwidth!r} is too small for the spread of the data "
+            f"(largest centred absolute value about 2**{exponent}): "
+            "|x - y|^2 / (2 bandwidth^2) overflows float64. Use a bandwidth closer "
+            "to the distances between the points."
+        )
+    gamma = float(gamma)
     m, n = X.shape[0], Y.shape[0]
     sum_xx = _kernel_sum(X, None, gamma, working_memory, n_jobs)
     sum_yy = _kernel_sum(Y, None, gamma, working_memory, n_jobs)

@@ -212,6 +212,14 @@ class DiffusionNetwork(nn.Module):
     def forward(self, x):
         return self.head(self.features(self.standardize(x)))
 
+    def forward_standardized(self, x):
+        """The output for inputs already standardised (training works so).
+
+        The standardisation's statistics are float64 buffers: data at any
+        scale is standardised in float64 before the float32 training.
+        """
+        return self.head(self.features(x))
+
     def embed_features(self, x):
         """The last hidden layer, the space the final head is a linear map of."""
         return self.features(self.standardize(x))
@@ -297,6 +305,14 @@ class Decoder(nn.Module):
 
     def forward(self, z):
         return self.data_mean + self.data_scale * self.mlp(self.standardize(z))
+
+    def forward_standardized(self, z):
+        """``(g(z) - data_mean) / data_scale``, the output in standardised units.
+
+        Training compares it with standardised data, so that data at any scale
+        (the de-standardisation's float64 buffers) trains in float32.
+        """
+        return self.mlp(self.standardize(z))
 
     def get_config(self):
         """The arguments that rebuild this module (JSON-serialisable)."""

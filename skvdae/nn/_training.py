@@ -22,6 +22,11 @@ MAX_RESTARTS = 5
 #: Steps between snapshots, and the window of the early-stopping rule.
 SNAPSHOT_EVERY = 50
 
+#: A loss this many times above the largest of the first window's losses is a
+#: divergence, like a non-finite one (a learning rate far too large blows the
+#: loss up by millions without ever producing NaN).
+MAX_GROWTH = 1e4
+
 
 class ConstantSchedule:
     """The learning rate stays as set.
@@ -94,13 +99,13 @@ class DivergenceGuard:
         if iteration % SNAPSHOT_EVERY == 0:
             self._snapshot = self._take()
 
-    def recover(self, losses):
+    def recover(self, losses, cause="non-finite loss"):
         """Restore the last snapshot, or raise after too many restarts."""
         self.restarts += 1
         if self.restarts > self.max_restarts:
             shown = "" if losses is None else f" {losses}"
             raise FloatingPointError(
-                f"{self.name} training diverged (non-finite loss{shown}) after "
+                f"{self.name} training diverged ({cause}{shown}) after "
                 f"{self.max_restarts} restarts with a halved learning rate; "
                 f"{self.advice}"
             )
@@ -147,6 +152,7 @@ def fit_minibatches(
     tol=None,
     n_iter_no_change=10,
     max_restarts=MAX_RESTARTS,
+    max_growth=MAX_GROWTH,
     name="model",
     advice="try a smaller learning_rate.",
     progress=None,
@@ -180,10 +186,14 @@ def fit_minibatches(
     n_iter_no_change : int, default=10
         Windows without improvement before stopping (with ``tol``).
     max_restarts : int, default=MAX_RESTARTS
-        Divergence policy: a step whose loss is ``None`` or not finite
-        restores the last snapshot, and the learning rates are halved per
-        restart; the next restart past ``max_restarts`` raises
-        ``FloatingPointError`` (0: the first non-finite loss raises).
+        Divergence policy: a step whose loss is ``None``, not finite, or more
+        than ``max_growth`` times the largest loss of the first
+        ``SNAPSHOT_EVERY`` steps restores the last snapshot, and the learning
+        rates are halved per restart; the next restart past ``max_restarts``
+        raises ``FloatingPointError`` (0: the first diverging step raises).
+    max_growth : float or None, default=MAX_GROWTH
+        See ``max_restarts``; ``None`` checks finiteness only (for losses
+        without a floor, such as a GAN's).
     name : str, default='model'
         Used in messages.
     advice : str
@@ -213,6 +223,7 @@ def fit_minibatches(
     base_rates = [[group["lr"] for group in opt.param_groups] for opt in optimizers]
     stopper = _EarlyStopping(tol, n_iter_no_change)
     history, losses = [], []
+    reference = 0.0  # the largest |loss| of the first window
     rate_key = None
     stopped = False
     for iteration in range(1, max_iter + 1):
@@ -226,8 +237,9 @@ def fit_minibatches(
             progress.step_begin(iteration)
         output = step(iteration)
         values = None if output is None else _as_floats(output)
-        if values is None or not all(math.isfinite(v) for v in values.values()):
-            guard.recover(values)
+        cause = _divergence(values, reference, max_growth)
+        if cause:
+            guard.recover(values, cause)
             if progress is not None and progress.step_end(iteration, None):
                 stopped = True
                 break
@@ -240,6 +252,8 @@ def fit_minibatches(
                 optimizer.step()
         history.append(values)
         losses.append(next(iter(values.values())))
+        if len(losses) <= SNAPSHOT_EVERY:
+            reference = max(reference, abs(losses[-1]))
         guard.step_done(iteration)
         stop = progress is not None and progress.step_end(iteration, values)
         if stopper.update(losses[-1]) or stop:
@@ -258,6 +272,16 @@ def fit_minibatches(
         n_iter=len(losses),
         stopped_early=stopped,
     )
+
+
+def _divergence(values, reference, max_growth):
+    """Why a step diverged, or an empty string."""
+    if values is None or not all(math.isfinite(v) for v in values.values()):
+        return "non-finite loss"
+    loss = next(iter(values.values()))
+    if max_growth is not None and reference > 0 and loss > max_growth * reference:
+        return f"exploding loss, over {max_growth:g} times its start,"
+    return ""
 
 
 class _EarlyStopping:

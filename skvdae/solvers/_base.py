@@ -10,6 +10,7 @@ Adding a solver: a module with a :class:`Solver` subclass and its map class,
 and one entry in ``skvdae.solvers.SOLVERS``.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,12 +141,42 @@ def choose_n_components(n_components, psi, eigenvalues, graph):
     return auto_n_components(psi, eigenvalues, graph.n_connected_components)
 
 
-def check_eigenvalues(eigenvalues):
-    """The eigenvalues, or a ValueError when one is not a positive number."""
-    if not np.all(np.isfinite(eigenvalues)) or eigenvalues[-1] <= 0.0:
+def check_eigenvalues(eigenvalues, graph, diffusion_time):
+    """The eigenvalues, checked; warns when ``lambda^t`` erases coordinates.
+
+    Eigenvalues of a Markov matrix lie in ``[-1, 1]``; the diffusion
+    coordinates need them positive. A ``ValueError`` says which failed and
+    what to change: a flat kernel (a bandwidth far above the neighbour
+    distances) has a single non-zero eigenvalue, too few coordinates for the
+    request.
+    """
+    if not np.all(np.isfinite(eigenvalues)) or np.any(eigenvalues > 1.0 + 1e-6):
+        raise ValueError(
+            f"The computed eigenvalues {eigenvalues} are not all in [-1, 1], "
+            "which a Markov matrix's are: the solver failed (for SpectralNet, "
+            "try solver='exact' or a larger max_iter)."
+        )
+    if eigenvalues[-1] <= 0.0:
+        if graph.flat:
+            advice = (
+                f"the kernel of bandwidth {graph.bandwidth:.3g} is nearly flat; "
+                "use a smaller bandwidth (or 'auto')"
+            )
+        else:
+            advice = "reduce n_components or enlarge the bandwidth"
         raise ValueError(
             f"The {eigenvalues.size} leading non-trivial eigenvalues are not all "
-            f"positive ({eigenvalues}); reduce n_components or enlarge the "
-            "bandwidth."
+            f"positive ({eigenvalues}): {advice}."
+        )
+    weights = eigenvalues**diffusion_time
+    if weights[-1] < 1e-12 * max(weights[0], np.finfo(float).tiny):
+        warnings.warn(
+            f"diffusion_time={diffusion_time:g} weights the diffusion coordinates "
+            f"by lambda^t from {weights[0]:.3g} down to {weights[-1]:.3g} "
+            f"(eigenvalues {np.array2string(eigenvalues, precision=4)}): "
+            "coordinates that small carry nothing. Use a smaller diffusion_time "
+            "or fewer n_components.",
+            UserWarning,
+            stacklevel=4,
         )
     return eigenvalues

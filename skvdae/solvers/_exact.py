@@ -124,7 +124,8 @@ class ExactSolver(Solver):
             graph, n_components, random_state
         )
         chosen = choose_n_components(n_components, psi, eigenvalues, graph)
-        psi, eigenvalues = psi[:, :chosen], check_eigenvalues(eigenvalues[:chosen])
+        psi = psi[:, :chosen]
+        eigenvalues = check_eigenvalues(eigenvalues[:chosen], graph, diffusion_time)
         embedding_map = NystromMap(
             nn_index,
             graph.kernel,

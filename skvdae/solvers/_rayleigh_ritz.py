@@ -189,7 +189,8 @@ def auto_n_components(psi, eigenvalues, n_connected_components):
     the ones before it (:func:`harmonic_residuals` above
     ``HARMONIC_THRESHOLD``), completed by the eigenvalues within 25% of the
     last one's gap ``1 - lambda`` (the rest of its near-degenerate multiplet),
-    and capped at ``MAX_GEOMETRIC_COMPONENTS``. With several components, when
+    and capped at ``MAX_GEOMETRIC_COMPONENTS`` (and at the coordinates whose
+    eigenvalue is above 1e-6 of the leading one). With several components, when
     no coordinate within the cap is a harmonic (the geometry of all the
     clusters does not fit), only the ``n_connected_components - 1``
     separating coordinates are kept. A circle gives 2, a sphere 3, 25
@@ -206,7 +207,9 @@ def auto_n_components(psi, eigenvalues, n_connected_components):
     -------
     n_components : int
     """
-    n_candidates = psi.shape[1]
+    # Eigenvalues below 1e-6 of the leading one are numerically zero (or
+    # negative): such coordinates carry nothing and cannot be chosen.
+    n_candidates = max(1, int(np.sum(eigenvalues > 1e-6 * eigenvalues[0])))
     n_fixed = min(max(n_connected_components - 1, 0), n_candidates)
     limit = min(n_fixed + MAX_GEOMETRIC_COMPONENTS, n_candidates)
     if n_fixed == 0:

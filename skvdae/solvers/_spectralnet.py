@@ -115,25 +115,22 @@ def train_spectralnet(
     whose batch is degenerate) restores the last snapshot at half the learning
     rate, and after a few such restarts the fit fails loudly.
     """
-    mean = X.mean(axis=0)
-    scale = max(float(X.std(axis=0).max()), np.finfo(np.float32).tiny)
+    mean, scale = input_standardization(X)
     with seeded_torch(seed):
         network = DiffusionNetwork(
-            mean.astype(np.float32),
-            np.float32(scale),
-            hidden_layer_sizes,
-            n_outputs,
-            activation,
+            mean, np.float64(scale), hidden_layer_sizes, n_outputs, activation
         )
     network = network.to(device)
-    inputs = torch.tensor(np.asarray(X, dtype=np.float32), device=device)
+    # Standardised in float64 first: data at 1e-50 or 1e50 trains as well.
+    standardized = ((X - mean) / scale).astype(np.float32)
+    inputs = torch.tensor(standardized, device=device)
     sampler = EdgeSampler(graph.affinity, device)
     generator = make_generator(seed, device)
     optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
 
     def step(iteration):
         first, second = sampler.sample(batch_size, generator)
-        outputs = network(inputs[torch.cat([first, second])])
+        outputs = network.forward_standardized(inputs[torch.cat([first, second])])
         return rayleigh_loss(outputs[:batch_size], outputs[batch_size:])
 
     result = fit_minibatches(
@@ -148,6 +145,23 @@ def train_spectralnet(
         progress=progress,
     )
     return network, result
+
+
+def input_standardization(X):
+    """``(mean, scale)`` that bring the inputs to order one, robustly.
+
+    The median, and one scale for every feature (the network sees the data's
+    geometry undistorted): the largest interquartile range over the features,
+    in units of a Gaussian's standard deviation. A small group of points far
+    from the rest (a separate cluster of a few samples) then neither moves the
+    centre nor squeezes the rest of the data into a spot the network cannot
+    resolve. The standard deviation where the quartiles coincide.
+    """
+    low, mean, high = np.quantile(X, [0.25, 0.5, 0.75], axis=0)
+    scale = float((high - low).max()) / 1.349
+    if not scale > 0.0:
+        scale = float(X.std(axis=0).max())
+    return mean, max(scale, np.finfo(np.float64).tiny)
 
 
 def hidden_features(network, X):
@@ -264,9 +278,10 @@ class SpectralNetSolver(Solver):
         except np.linalg.LinAlgError as error:
             raise ValueError(
                 "SpectralNet's features collapsed: "
-                f"{error}. Increase hidden_layer_sizes or max_iter."
+                f"{error}. Increase max_iter or hidden_layer_sizes, or use "
+                "solver='exact'."
             ) from error
-        eigenvalues = check_eigenvalues(eigenvalues)
+        eigenvalues = check_eigenvalues(eigenvalues, graph, diffusion_time)
         scaling = eigenvalues**diffusion_time
         network.set_head(coef * scaling, offset * scaling)
         return SolverResult(
