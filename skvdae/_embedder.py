@@ -16,9 +16,9 @@ from sklearn.utils.validation import check_is_fitted
 from ._random import check_private_random_state
 from ._validation import (
     LAYER_SIZES,
+    SHARED_CONSTRAINTS,
     check_data,
     check_layer_sizes,
-    shared_constraints,
 )
 from .graph import ExactNeighbors, build_diffusion_graph, locality_order
 from .io import SafeModelFileMixin, register_estimator
@@ -188,17 +188,7 @@ class DiffusionMapEmbedder(
         "diffusion_time": [Interval(Real, 0, None, closed="left")],
         "solver": [StrOptions(set(SOLVERS))],
         "hidden_layer_sizes": LAYER_SIZES,
-        **shared_constraints(
-            "activation",
-            "batch_size",
-            "max_iter",
-            "learning_rate",
-            "tol",
-            "n_iter_no_change",
-            "device",
-            "random_state",
-            "verbose",
-        ),
+        **SHARED_CONSTRAINTS,
     }
 
     # Model files written before a rename keep the old parameter name.

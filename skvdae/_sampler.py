@@ -21,10 +21,10 @@ from ._random import check_private_random_state
 from ._validation import (
     FLOAT_DTYPES,
     LAYER_SIZES,
+    SHARED_CONSTRAINTS,
     check_count,
     check_data,
     check_layer_sizes,
-    shared_constraints,
 )
 from ._vdae import (
     LatentNeighbourhoods,
@@ -235,17 +235,7 @@ class VDAESampler(
         ],
         "decoder_hidden_layer_sizes": LAYER_SIZES,
         "covariance_hidden_layer_sizes": LAYER_SIZES,
-        **shared_constraints(
-            "activation",
-            "batch_size",
-            "max_iter",
-            "learning_rate",
-            "tol",
-            "n_iter_no_change",
-            "device",
-            "random_state",
-            "verbose",
-        ),
+        **SHARED_CONSTRAINTS,
     }
 
     def __init__(

@@ -4,7 +4,7 @@
 parameter that :class:`~skvdae.DiffusionMapEmbedder` and
 :class:`~skvdae.VDAESampler` (and the command line, which generates its flags
 from the estimators' constraints) have in common. Each estimator's
-``_parameter_constraints`` takes these entries by name.
+``_parameter_constraints`` includes them all.
 """
 
 from numbers import Integral, Real
@@ -29,11 +29,6 @@ SHARED_CONSTRAINTS = {
 
 #: Parameters holding hidden layer sizes: checked by :func:`check_layer_sizes`.
 LAYER_SIZES = ["array-like"]
-
-
-def shared_constraints(*names):
-    """The shared constraints of ``names``, for an estimator's table."""
-    return {name: SHARED_CONSTRAINTS[name] for name in names}
 
 
 def check_layer_sizes(sizes, name):
