@@ -10,7 +10,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._random import check_private_random_state
@@ -20,7 +20,7 @@ from ._validation import (
     check_data,
     check_layer_sizes,
 )
-from .graph import ExactNeighbors, build_diffusion_graph, locality_order
+from .graph import NeighborIndex, build_diffusion_graph, locality_order
 from .io import SafeModelFileMixin, register_estimator
 from .nn import CallbackSupportMixin, FitProgress, resolve_device
 from .nn._callbacks import close_fit_context, open_fit_context
@@ -84,6 +84,13 @@ class DiffusionMapEmbedder(
         kernel graph with fewer than 5 samples (for any bandwidth) are
         outliers: they are left out of the diffusion map
         (``component_labels_ == -1``).
+    neighbors : None, 'auto' or object, default=None
+        The neighbour search behind the bandwidth rule, the kernel graph and
+        the Nystrom extension. ``None`` or ``'auto'``: exact search (a
+        KD-tree in low dimension). Or an unfitted object with the methods
+        ``fit``, ``kneighbors`` and ``radius_neighbors`` of
+        :class:`sklearn.neighbors.NearestNeighbors`, e.g.
+        ``NearestNeighbors(algorithm="brute", n_jobs=-1)``; it is cloned.
     alpha : float, default=1.0
         Density normalisation in ``[0, 1]``: 0 graph Laplacian, 0.5
         Fokker-Planck, 1 Laplace-Beltrami.
@@ -184,6 +191,11 @@ class DiffusionMapEmbedder(
             Interval(Integral, 1, None, closed="left"),
         ],
         "bandwidth": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "neighbors": [
+            None,
+            StrOptions({"auto"}),
+            HasMethods(["fit", "kneighbors"]),
+        ],
         "alpha": [Interval(Real, 0, 1, closed="both")],
         "diffusion_time": [Interval(Real, 0, None, closed="left")],
         "solver": [StrOptions(set(SOLVERS))],
@@ -201,6 +213,7 @@ class DiffusionMapEmbedder(
         bandwidth_neighbors=10,
         n_neighbors="deprecated",
         bandwidth="auto",
+        neighbors=None,
         alpha=1.0,
         diffusion_time=1.0,
         solver="spectralnet",
@@ -219,6 +232,7 @@ class DiffusionMapEmbedder(
         self.bandwidth_neighbors = bandwidth_neighbors
         self.n_neighbors = n_neighbors
         self.bandwidth = bandwidth
+        self.neighbors = neighbors
         self.alpha = alpha
         self.diffusion_time = diffusion_time
         self.solver = solver
@@ -308,7 +322,7 @@ class DiffusionMapEmbedder(
 
         order = locality_order(X)
         X = X[order]
-        nn_index = ExactNeighbors().fit(X)
+        nn_index = NeighborIndex(self.neighbors).fit(X)
         graph = build_diffusion_graph(
             nn_index, bandwidth_neighbors, self.bandwidth, self.alpha
         )
@@ -317,7 +331,7 @@ class DiffusionMapEmbedder(
         X_all = X
         if graph.inliers.size < X.shape[0]:
             X = X[graph.inliers]
-            nn_index = ExactNeighbors().fit(X)
+            nn_index = NeighborIndex(self.neighbors).fit(X)
         self._check_graph(graph)
 
         def report(name, max_iter):
@@ -464,6 +478,7 @@ class DiffusionMapEmbedder(
             eigenvalues=eigenvalues,
             diffusion_time=self.diffusion_time,
             bandwidth=bandwidth,
+            make_index=lambda X: NeighborIndex(self.neighbors).fit(X),
         )
         self._check_output_width(n_components)
         self.n_components_ = n_components

@@ -17,7 +17,7 @@ data:
 import numpy as np
 import torch
 
-from .graph import ExactNeighbors
+from .graph import NeighborIndex
 from .nn import (
     CholeskyNetwork,
     Decoder,
@@ -62,11 +62,11 @@ class LatentNeighbourhoods:
         self.Z = Z
         self.labels = np.asarray(labels, dtype=np.intp)
         self.n_neighbors = int(n_neighbors)
-        self._nearest = ExactNeighbors().fit(Z)
+        self._nearest = NeighborIndex().fit(Z)
         self._members = [
             np.flatnonzero(self.labels == c) for c in range(self.labels.max() + 1)
         ]
-        self._indices = [ExactNeighbors().fit(Z[rows]) for rows in self._members]
+        self._indices = [NeighborIndex().fit(Z[rows]) for rows in self._members]
 
     def labels_of(self, Z_query):
         """The component of the nearest training code of each query."""

@@ -12,8 +12,8 @@ from sklearn.neighbors import NearestNeighbors
 
 from skvdae._vdae import gaussian_kl, target_factors
 from skvdae.graph import (
-    ExactNeighbors,
     GaussianKernel,
+    NeighborIndex,
     auto_bandwidth,
     build_diffusion_graph,
     transition_rows,
@@ -59,7 +59,7 @@ def test_radius_pairs_equal_brute_force(n_features):
     radius = np.quantile(
         np.linalg.norm(X[:, None] - X[None], axis=-1)[np.triu_indices(300, 1)], 0.02
     )
-    first, second, squared = ExactNeighbors().fit(X).radius_pairs(radius)
+    first, second, squared = NeighborIndex().fit(X).radius_pairs(radius)
     distances = np.linalg.norm(X[:, None] - X[None], axis=-1)
     rows, cols = np.nonzero(distances <= radius)
     expected = {(i, j) for i, j in zip(rows, cols, strict=True) if i < j}
@@ -70,7 +70,7 @@ def test_radius_pairs_equal_brute_force(n_features):
 
 def test_exact_neighbors_keeps_its_data_and_matches_scikit_learn():
     X = np.random.RandomState(1).normal(size=(100, 4))
-    index = ExactNeighbors().fit(X)
+    index = NeighborIndex().fit(X)
     assert np.array_equal(index.data_, X)
     assert index.n_samples_fit_ == 100
     reference = NearestNeighbors().fit(X)
@@ -109,7 +109,7 @@ def test_auto_bandwidth_scales_with_the_data_and_ignores_far_groups():
 
 def test_transition_rows_are_the_markov_matrix_on_training_points():
     X = np.random.RandomState(4).uniform(size=(200, 2))
-    index = ExactNeighbors().fit(X)
+    index = NeighborIndex().fit(X)
     graph = build_diffusion_graph(index, 10, "auto", alpha=1.0)
     assert graph.inliers.size == 200
     rows = transition_rows(index, X, graph.kernel, -graph.log_kernel_density)
@@ -120,7 +120,7 @@ def test_transition_rows_are_the_markov_matrix_on_training_points():
 
 def test_transition_rows_far_from_the_data_concentrate_on_the_nearest_sample():
     X = _circle(50)
-    index = ExactNeighbors().fit(X)
+    index = NeighborIndex().fit(X)
     rows = transition_rows(
         index, np.array([[30.0, 0.0]]), GaussianKernel(0.01), 0 * X[:, 0]
     )

@@ -1,7 +1,7 @@
 """The kernel graph of the diffusion map, in numpy and scipy.
 
 - :class:`GaussianKernel`: the kernel's values and truncation radius.
-- :class:`ExactNeighbors`: the neighbour search behind every query.
+- :class:`NeighborIndex`: the neighbour search behind every query.
 - :func:`auto_bandwidth`: the ``bandwidth='auto'`` rule.
 - :func:`build_diffusion_graph`: kernel, outliers, components and the
   alpha-normalisation, as a :class:`DiffusionGraph`.
@@ -23,12 +23,12 @@ from ._graph import (
 from ._kernel import KERNEL_CUTOFF as KERNEL_CUTOFF
 from ._kernel import GaussianKernel
 from ._neighbors import TREE_MAX_FEATURES as TREE_MAX_FEATURES
-from ._neighbors import ExactNeighbors
+from ._neighbors import NeighborIndex
 
 __all__ = [
     "DiffusionGraph",
-    "ExactNeighbors",
     "GaussianKernel",
+    "NeighborIndex",
     "auto_bandwidth",
     "build_diffusion_graph",
     "density_normalize",

@@ -45,7 +45,7 @@ def auto_bandwidth(nn_index, n_neighbors):
 
     Parameters
     ----------
-    nn_index : ExactNeighbors or NearestNeighbors
+    nn_index : NeighborIndex or NearestNeighbors
         Index fitted on the training data.
     n_neighbors : int
         Neighbour rank that sets the scale.

@@ -82,7 +82,7 @@ def kernel_matrix(nn_index, kernel):
 
     Parameters
     ----------
-    nn_index : ExactNeighbors
+    nn_index : NeighborIndex
         Index fitted on the training data; gives the pairs within the
         kernel's radius.
     kernel : GaussianKernel
@@ -129,7 +129,7 @@ def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha):
 
     Parameters
     ----------
-    nn_index : ExactNeighbors
+    nn_index : NeighborIndex
         Index fitted on the training data (float64).
     n_neighbors : int
         Neighbour rank used by the ``'auto'`` bandwidth rule.

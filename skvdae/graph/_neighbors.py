@@ -1,34 +1,71 @@
 """Neighbour search behind every neighbour query of the package.
 
-:class:`ExactNeighbors` has the methods of
+:class:`NeighborIndex` wraps a backend with the methods of
 :class:`sklearn.neighbors.NearestNeighbors` that the package uses (``fit``,
-``kneighbors``, ``radius_neighbors``) plus :meth:`~ExactNeighbors.radius_pairs`,
-the pairs within a radius that the kernel graph is built from. It keeps its
-training data as ``data_``.
+``kneighbors``, ``radius_neighbors``) and adds
+:meth:`~NeighborIndex.radius_pairs`, the pairs within a radius that the kernel
+graph is built from. It keeps its training data as ``data_``, so nothing reads
+a backend's private attributes.
 """
+
+import copy
 
 import numpy as np
 from scipy.spatial import cKDTree
+from sklearn.base import clone
 from sklearn.neighbors import NearestNeighbors
 
-#: Up to this many features the pairs within a radius come from scipy's
-#: KD-tree (several times faster than a radius query per sample); beyond it
-#: from scikit-learn's index, which picks a tree or brute force itself.
+#: Up to this many features, the default backend takes the pairs within a
+#: radius from scipy's KD-tree (several times faster than a radius query per
+#: sample); beyond it, and for any other backend, from radius queries.
 TREE_MAX_FEATURES = 12
 
-# Rows per block of the radius queries that feed radius_pairs in high dimension.
+# Rows per block of the radius queries that feed radius_pairs.
 _PAIR_CHUNK = 4096
 
 
-class ExactNeighbors:
-    """Exact Euclidean neighbours of a fitted point set.
+def check_neighbors(neighbors, name="neighbors"):
+    """``neighbors`` as given, or a TypeError saying what it must be."""
+    if neighbors is None or (isinstance(neighbors, str) and neighbors == "auto"):
+        return neighbors
+    missing = [
+        method
+        for method in ("fit", "kneighbors")
+        if not callable(getattr(neighbors, method, None))
+    ]
+    if missing or isinstance(neighbors, type):
+        raise TypeError(
+            f"{name} must be None, 'auto' or an unfitted object with the "
+            "methods fit and kneighbors (and radius_neighbors), such as "
+            f"sklearn.neighbors.NearestNeighbors(); got {neighbors!r}."
+        )
+    return neighbors
+
+
+class NeighborIndex:
+    """Euclidean neighbours of a fitted point set, through one interface.
+
+    Parameters
+    ----------
+    backend : None, 'auto' or object, default=None
+        ``None`` or ``'auto'``: exact search (scikit-learn's
+        ``NearestNeighbors``, scipy's KD-tree for the pairs in low dimension).
+        Otherwise an unfitted object with ``fit``, ``kneighbors`` and
+        ``radius_neighbors`` like :class:`sklearn.neighbors.NearestNeighbors`
+        (e.g. ``NearestNeighbors(algorithm="brute")``); it is cloned, never
+        changed.
+
+    Attributes
+    ----------
+    data_ : ndarray of shape (n_samples, n_features)
+        The indexed points (float64).
 
     Examples
     --------
     >>> import numpy as np
-    >>> from skvdae.graph import ExactNeighbors
+    >>> from skvdae.graph import NeighborIndex
     >>> X = np.array([[0.0], [1.0], [3.0]])
-    >>> index = ExactNeighbors().fit(X)
+    >>> index = NeighborIndex().fit(X)
     >>> distances, indices = index.kneighbors(n_neighbors=1)
     >>> indices.ravel().tolist()
     [1, 0, 1]
@@ -37,10 +74,23 @@ class ExactNeighbors:
     ([0], [1], [1.0])
     """
 
+    def __init__(self, backend=None):
+        self.backend = check_neighbors(backend)
+
+    @property
+    def _default(self):
+        return self.backend is None or isinstance(self.backend, str)
+
     def fit(self, X):
-        """Index the rows of ``X`` (a float64 array, kept as ``data_``)."""
+        """Index the rows of ``X`` (kept, as float64, in ``data_``)."""
         self.data_ = np.asarray(X, dtype=np.float64)
-        self._index = NearestNeighbors().fit(self.data_)
+        if self._default:
+            index = NearestNeighbors()
+        elif hasattr(self.backend, "get_params"):
+            index = clone(self.backend)
+        else:
+            index = copy.deepcopy(self.backend)
+        self._index = index.fit(self.data_)
         return self
 
     @property
@@ -58,7 +108,13 @@ class ExactNeighbors:
 
     def radius_neighbors(self, X, radius):
         """As :meth:`sklearn.neighbors.NearestNeighbors.radius_neighbors`."""
-        return self._index.radius_neighbors(X, radius=radius)
+        method = getattr(self._index, "radius_neighbors", None)
+        if method is None:
+            raise TypeError(
+                f"The neighbour backend {type(self._index).__name__} has no "
+                "radius_neighbors method, which the kernel graph needs."
+            )
+        return method(X, radius=radius)
 
     def radius_pairs(self, radius):
         """Pairs ``i < j`` of training points within ``radius`` of each other.
@@ -71,7 +127,7 @@ class ExactNeighbors:
         X = self.data_
         n_samples, n_features = X.shape
         index_dtype = np.int32 if n_samples < 2**31 else np.int64
-        if n_features <= TREE_MAX_FEATURES:
+        if self._default and n_features <= TREE_MAX_FEATURES:
             pairs = cKDTree(X).query_pairs(radius, output_type="ndarray")
             first = pairs[:, 0].astype(index_dtype)
             second = pairs[:, 1].astype(index_dtype)
@@ -81,12 +137,14 @@ class ExactNeighbors:
             for start in range(0, n_samples, _PAIR_CHUNK):
                 rows = X[start : start + _PAIR_CHUNK]
                 neighbours = self.radius_neighbors(rows, radius)[1]
-                for offset, columns in enumerate(neighbours):
-                    columns = columns[columns > start + offset]
-                    firsts.append(np.full(columns.size, start + offset, index_dtype))
-                    seconds.append(columns.astype(index_dtype))
-            first = np.concatenate(firsts) if firsts else np.empty(0, index_dtype)
-            second = np.concatenate(seconds) if seconds else np.empty(0, index_dtype)
+                lengths = np.fromiter(map(len, neighbours), np.intp, len(rows))
+                columns = np.concatenate(neighbours).astype(index_dtype)
+                origin = np.repeat(np.arange(start, start + len(rows)), lengths)
+                upper = columns > origin
+                firsts.append(origin[upper].astype(index_dtype))
+                seconds.append(columns[upper])
+            first = np.concatenate(firsts)
+            second = np.concatenate(seconds)
         squared = np.zeros(first.size)
         for column in np.ascontiguousarray(X.T):
             squared += (column[first] - column[second]) ** 2

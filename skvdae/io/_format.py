@@ -41,6 +41,7 @@ import zlib
 
 import numpy as np
 import torch
+from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
 from .._version import __version__
@@ -77,6 +78,10 @@ _NPY_HEADER_READERS = {
 _SECTIONS = ("class", "params", "attributes", "arrays", "networks", "nested")
 
 _ESTIMATORS = {}
+
+# Objects a parameter may hold besides estimators of this package, rebuilt
+# from their own parameters: a fixed list, never extended by a file.
+_PARAMETER_CLASSES = {"NearestNeighbors": NearestNeighbors}
 
 
 class ModelFileError(ValueError):
@@ -328,7 +333,10 @@ def _encode(value, name):
                 "cached_gaussian": float(cached),
             }
         }
-    if _ESTIMATORS.get(type(value).__name__) is type(value):
+    if (
+        _ESTIMATORS.get(type(value).__name__) is type(value)
+        or _PARAMETER_CLASSES.get(type(value).__name__) is type(value)
+    ):
         return {
             "__estimator__": type(value).__name__,
             "params": {
@@ -670,7 +678,8 @@ def _decode(value):
             ) from error
         return random_state
     if "__estimator__" in value:
-        cls = _ESTIMATORS.get(value["__estimator__"])
+        name = value["__estimator__"]
+        cls = _ESTIMATORS.get(name) or _PARAMETER_CLASSES.get(name)
         if cls is None:
             raise ModelFileError(
                 "The model file holds an unknown estimator class "

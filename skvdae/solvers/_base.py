@@ -44,8 +44,13 @@ class EmbeddingMap:
         raise NotImplementedError
 
     @classmethod
-    def from_state(cls, state, *, n_features, eigenvalues, diffusion_time, bandwidth):
+    def from_state(
+        cls, state, *, n_features, eigenvalues, diffusion_time, bandwidth, make_index
+    ):
         """Rebuild the map from :meth:`get_state`'s entries.
+
+        ``make_index(X)`` returns a fitted neighbour index of ``X``, for maps
+        that query the training data.
 
         Raises ``ValueError`` naming the entry that is missing or inconsistent.
         """
@@ -103,7 +108,7 @@ class Solver:
         ----------
         X : ndarray of shape (n_samples, n_features)
             Training samples in the graph, float64.
-        nn_index : ExactNeighbors
+        nn_index : NeighborIndex
             Index fitted on ``X``.
         graph : DiffusionGraph
         n_components : int or 'auto'

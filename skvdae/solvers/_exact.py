@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..graph import ExactNeighbors, GaussianKernel, transition_rows
+from ..graph import GaussianKernel, transition_rows
 from ._base import (
     EmbeddingMap,
     Solver,
@@ -36,7 +36,7 @@ class NystromMap(EmbeddingMap):
 
     Parameters
     ----------
-    nn_index : ExactNeighbors
+    nn_index : NeighborIndex
         Index of the training samples (the samples in the graph).
     kernel : GaussianKernel
     log_weights : ndarray of shape (n_train,)
@@ -73,7 +73,9 @@ class NystromMap(EmbeddingMap):
         }
 
     @classmethod
-    def from_state(cls, state, *, n_features, eigenvalues, diffusion_time, bandwidth):
+    def from_state(
+        cls, state, *, n_features, eigenvalues, diffusion_time, bandwidth, make_index
+    ):
         missing = [name for name in cls.state_names if state.get(name) is None]
         if missing:
             raise ValueError(f"the Nystrom state of an exact embedder lacks {missing}")
@@ -87,7 +89,7 @@ class NystromMap(EmbeddingMap):
             raise ValueError(f"invalid _kernel_radius {radius!r}")
         kernel = GaussianKernel.with_radius(bandwidth, radius)
         return cls(
-            ExactNeighbors().fit(X),
+            make_index(X),
             kernel,
             np.asarray(state["_log_weights"], dtype=np.float64),
             np.asarray(state["_train_psi"], dtype=np.float64),

@@ -191,7 +191,9 @@ class NetworkMap(EmbeddingMap):
         return {"network_": self.network}
 
     @classmethod
-    def from_state(cls, state, *, n_features, eigenvalues, diffusion_time, bandwidth):
+    def from_state(
+        cls, state, *, n_features, eigenvalues, diffusion_time, bandwidth, make_index
+    ):
         network = state.get("network_")
         if network is None:
             raise ValueError("the model file lacks the embedder's network")
