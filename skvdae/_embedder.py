@@ -20,7 +20,12 @@ from ._validation import (
     check_data,
     check_layer_sizes,
 )
-from .graph import NeighborIndex, build_diffusion_graph, locality_order
+from .graph import (
+    NeighborIndex,
+    build_diffusion_graph,
+    locality_order,
+    max_edges_per_sample,
+)
 from .io import SafeModelFileMixin, register_estimator
 from .nn import CallbackSupportMixin, FitProgress, resolve_device
 from .nn._callbacks import close_fit_context, open_fit_context
@@ -59,12 +64,17 @@ class DiffusionMapEmbedder(
         clusters), then the shortest run of leading coordinates that holds
         every one that is not a harmonic of those before it (a local linear
         regression test), completed to its near-degenerate multiplet and
-        capped at 10 beyond the components; see the user guide. A circle gets
-        2, a sphere 3, 25 separate clusters at least 24. The number chosen is
+        capped at 10 beyond the components; then more coordinates while
+        they fold at least 5 samples (a sample's ``bandwidth_neighbors``
+        nearest samples in the coordinates include one that the kernel graph
+        does not join to it); see the user guide. A circle gets 2, a sphere
+        3, 25 separate clusters at least 24. The number chosen is
         ``n_components_``.
     bandwidth_neighbors : int, default=10
         Neighbour rank ``k`` used by ``bandwidth='auto'`` (the kernel graph
-        itself is truncated by a radius, not by a neighbour count).
+        itself is truncated by a radius, not by a neighbour count), and the
+        latent neighbours per sample of the fold test of
+        ``n_components='auto'``.
     n_neighbors : int, default='deprecated'
         Former name of ``bandwidth_neighbors``, which it sets with a
         ``FutureWarning``; removed in 0.3.
@@ -84,6 +94,14 @@ class DiffusionMapEmbedder(
         kernel graph with fewer than 5 samples (for any bandwidth) are
         outliers: they are left out of the diffusion map
         (``component_labels_ == -1``).
+    max_edges_per_sample : int or 'auto', default='auto'
+        A bound on the mean number of kernel neighbours per sample of the
+        ``'auto'`` bandwidth's graph, which bounds its memory (8 bytes an
+        entry on large data). When the rule's scale would exceed it, the
+        bandwidth is lowered to the largest one within it
+        (``bandwidth_bound_``). ``'auto'``: ``max(64, 2**27 / n_samples)``, a
+        graph of at most about 1 GiB; it binds only beyond about 10^5 samples.
+        A float ``bandwidth`` is never changed.
     neighbors : None, 'auto' or object, default=None
         The neighbour search behind the bandwidth rule, the kernel graph and
         the Nystrom extension. ``None`` or ``'auto'``: exact search (a
@@ -134,6 +152,10 @@ class DiffusionMapEmbedder(
         ``lambda_1 >= ... >= lambda_D`` of the Markov matrix (constant dropped).
     bandwidth_ : float
         The kernel scale used.
+    bandwidth_bound_ : bool
+        Whether ``max_edges_per_sample`` lowered the ``'auto'`` bandwidth.
+    edges_per_sample_ : float
+        Mean entries per row of the kernel graph (self-loops included).
     n_connected_components_ : int
         Connected components of the kernel graph, outliers left out. Each adds
         an eigenvalue 1, whose eigenvector separates the components.
@@ -191,6 +213,10 @@ class DiffusionMapEmbedder(
             Interval(Integral, 1, None, closed="left"),
         ],
         "bandwidth": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "max_edges_per_sample": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "neighbors": [
             None,
             StrOptions({"auto"}),
@@ -213,6 +239,7 @@ class DiffusionMapEmbedder(
         bandwidth_neighbors=10,
         n_neighbors="deprecated",
         bandwidth="auto",
+        max_edges_per_sample="auto",
         neighbors=None,
         alpha=1.0,
         diffusion_time=1.0,
@@ -232,6 +259,7 @@ class DiffusionMapEmbedder(
         self.bandwidth_neighbors = bandwidth_neighbors
         self.n_neighbors = n_neighbors
         self.bandwidth = bandwidth
+        self.max_edges_per_sample = max_edges_per_sample
         self.neighbors = neighbors
         self.alpha = alpha
         self.diffusion_time = diffusion_time
@@ -323,8 +351,11 @@ class DiffusionMapEmbedder(
         order = locality_order(X)
         X = X[order]
         nn_index = NeighborIndex(self.neighbors).fit(X)
+        max_edges = self.max_edges_per_sample
+        if max_edges == "auto":
+            max_edges = max_edges_per_sample(X.shape[0])
         graph = build_diffusion_graph(
-            nn_index, bandwidth_neighbors, self.bandwidth, self.alpha
+            nn_index, bandwidth_neighbors, self.bandwidth, self.alpha, max_edges
         )
         labels = np.full(X.shape[0], -1, dtype=np.intp)
         labels[graph.inliers] = graph.component_labels
@@ -345,6 +376,7 @@ class DiffusionMapEmbedder(
             diffusion_time=self.diffusion_time,
             random_state=random_state,
             report=report,
+            fold_neighbors=bandwidth_neighbors,
         )
         self.embedding_map_ = result.map
         self.eigenvalues_ = result.eigenvalues
@@ -352,6 +384,8 @@ class DiffusionMapEmbedder(
         self.n_iter_ = int(result.n_iter)
         self.loss_curve_ = result.loss_curve
         self.bandwidth_ = graph.bandwidth
+        self.bandwidth_bound_ = graph.bandwidth_bound
+        self.edges_per_sample_ = graph.affinity.nnz / graph.inliers.size
         self.n_connected_components_ = graph.n_connected_components
         original_rows = np.empty_like(order)
         original_rows[order] = np.arange(order.size)
@@ -359,8 +393,9 @@ class DiffusionMapEmbedder(
         self.n_outliers_ = int(np.sum(labels < 0))
         if self.verbose:
             print(
-                f"[DiffusionMapEmbedder] bandwidth {graph.bandwidth:.3e}, "
-                f"{graph.affinity.nnz / graph.inliers.size:.1f} edges per sample, "
+                f"[DiffusionMapEmbedder] bandwidth {graph.bandwidth:.3e}"
+                f"{' (lowered to the edge bound)' if graph.bandwidth_bound else ''}, "
+                f"{self.edges_per_sample_:.1f} edges per sample, "
                 f"{graph.n_connected_components} component(s), "
                 f"{self.n_outliers_} outlier(s), {self.n_components_} "
                 f"coordinate(s), eigenvalues "
@@ -447,6 +482,8 @@ class DiffusionMapEmbedder(
             "n_components_": self.n_components_,
             "bandwidth_": self.bandwidth_,
             "n_connected_components_": self.n_connected_components_,
+            "bandwidth_bound_": self.bandwidth_bound_,
+            "edges_per_sample_": self.edges_per_sample_,
             "n_outliers_": self.n_outliers_,
             "n_iter_": self.n_iter_,
             "component_labels_": self.component_labels_,
@@ -486,6 +523,8 @@ class DiffusionMapEmbedder(
         self.bandwidth_ = bandwidth
         self.n_connected_components_ = int(state.get("n_connected_components_", 1))
         self.n_outliers_ = int(state.get("n_outliers_", 0))
+        self.bandwidth_bound_ = bool(state.get("bandwidth_bound_", False))
+        self.edges_per_sample_ = float(state.get("edges_per_sample_", np.nan))
         self.n_iter_ = int(state.get("n_iter_", 0))
         self.component_labels_ = state.get("component_labels_")
         self.loss_curve_ = np.asarray(state.get("loss_curve_", []), dtype=np.float64)

@@ -26,9 +26,9 @@ from skvdae.datasets import (
     make_loop,
     make_sphere,
 )
-from skvdae.graph import auto_bandwidth
+from skvdae.graph import KERNEL_CUTOFF, auto_bandwidth
 from skvdae.metrics import precision_recall_density_coverage
-from skvdae.solvers import auto_n_components, harmonic_residuals
+from skvdae.solvers import auto_n_components, folded_samples, harmonic_residuals
 
 GRID_SIGMA = 0.05
 
@@ -152,6 +152,29 @@ def test_auto_n_components_from_the_spectrum(make, expected):
     assert embedder.n_components_ == expected
     assert embedder.eigenvalues_.shape == (expected,)
     assert embedder.transform(make()[:5]).shape == (5, expected)
+
+
+def test_fold_test_adds_the_coordinates_that_unfold_the_data():
+    from sklearn.datasets import make_s_curve
+
+    X = make_s_curve(3000, random_state=0)[0]
+    embedder = DiffusionMapEmbedder(solver="exact", random_state=0).fit(X)
+    radius = np.sqrt(KERNEL_CUTOFF * embedder.bandwidth_)
+    Z = embedder.transform(X)
+    # The harmonic test alone keeps 1 coordinate (the first eigenvectors are
+    # harmonics along the S), which folds most of the 3000 samples.
+    assert folded_samples(Z[:, :1], X, radius) > 1000
+    assert embedder.n_components_ >= 5
+    assert folded_samples(Z, X, radius) < 5
+
+
+def test_fold_test_gives_the_bunny_five_coordinates():
+    pytest.importorskip("pymeshfix")
+    from skvdae.datasets import load_bunny
+
+    X = load_bunny(3000, normalize=True, random_state=0)
+    embedder = DiffusionMapEmbedder(solver="exact", random_state=0).fit(X)
+    assert embedder.n_components_ == 5  # the harmonic test alone: 4, folded
 
 
 def test_integer_n_components_still_works():

@@ -16,6 +16,7 @@ from skvdae.graph import (
     NeighborIndex,
     auto_bandwidth,
     build_diffusion_graph,
+    kernel_matrix,
     transition_rows,
 )
 from skvdae.nn import (
@@ -247,3 +248,61 @@ def test_n_neighbors_is_a_deprecated_alias_of_bandwidth_neighbors():
         old = DiffusionMapEmbedder(2, n_neighbors=6, solver="exact").fit(X)
     assert old.bandwidth_ == new.bandwidth_
     np.testing.assert_array_equal(old.transform(X), new.transform(X))
+
+
+# --- bounded graphs ------------------------------------------------------------
+
+
+def test_kernel_matrix_does_not_depend_on_the_blocks():
+    from skvdae.graph import kernel_matrix
+
+    X = np.random.RandomState(7).uniform(size=(700, 3))
+    index = NeighborIndex().fit(X)
+    kernel = GaussianKernel(0.01)
+    whole = kernel_matrix(index, kernel, block_rows=10_000)
+    blocks = kernel_matrix(index, kernel, block_rows=37)
+    assert (whole != blocks).nnz == 0
+    assert (whole != whole.T).nnz == 0
+    # Against a dense computation.
+    squared = ((X[:, None] - X[None]) ** 2).sum(axis=-1)
+    dense = np.where(squared <= kernel.radius**2, np.exp(-squared / 0.01), 0.0)
+    np.testing.assert_allclose(whole.toarray(), dense, rtol=1e-12, atol=0)
+
+
+def test_bounded_bandwidth_keeps_the_mean_neighbour_count():
+    from skvdae.graph import bounded_bandwidth, kernel_matrix
+
+    X = np.random.RandomState(8).uniform(size=(4000, 2))
+    index = NeighborIndex().fit(X)
+    eps, bound = bounded_bandwidth(index, 0.05, 12.0, max_edges=60)
+    assert bound
+    counts = np.diff(kernel_matrix(index, GaussianKernel(eps)).indptr)
+    assert 50 <= counts.mean() <= 60
+    # Unbound when the rule's scale is within the bound.
+    assert bounded_bandwidth(index, eps / 2, 12.0, max_edges=60) == (eps / 2, False)
+
+
+def test_edge_sampler_draws_edges_by_weight():
+    from skvdae.solvers._spectralnet import EdgeSampler
+
+    W = sparse.csr_matrix(np.array([[1.0, 0.5, 0.0], [0.5, 1.0, 0.1], [0.0, 0.1, 0.2]]))
+    sampler = EdgeSampler(W, "cpu")
+    rows, cols = sampler.sample(200_000, torch.Generator().manual_seed(0))
+    counts = np.zeros((3, 3))
+    np.add.at(counts, (rows.numpy(), cols.numpy()), 1)
+    np.testing.assert_allclose(counts / counts.sum(), W.toarray() / W.sum(), atol=3e-3)
+
+
+def test_outliers_leave_the_graph_as_its_plain_submatrix():
+    from skvdae.graph._graph import _inlier_submatrix
+
+    rng = np.random.RandomState(9)
+    X = np.r_[rng.uniform(size=(300, 2)), [[50.0, 50.0], [-40.0, 3.0]]]
+    index = NeighborIndex().fit(X)
+    graph = build_diffusion_graph(index, 10, "auto", alpha=0.0)
+    assert graph.inliers.size == 300
+    kernel = kernel_matrix(index, graph.kernel)
+    expected = kernel[graph.inliers][:, graph.inliers]
+    assert (_inlier_submatrix(kernel, graph.inliers) != expected).nnz == 0
+    # alpha = 0: the affinity is the kernel itself.
+    assert abs(graph.affinity - expected).max() == 0

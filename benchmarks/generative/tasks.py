@@ -452,9 +452,9 @@ TASKS = {
         distance_note="to the nearest mesh vertex",
         true_betti=(1, 0, 1),
         intrinsic_dim=2,
-        vdae={},
+        vdae={"solver": "exact"},
         n_steps=20,
-        n_components=4,
+        n_components=5,
     ),
     "grid": Task(
         name="grid",

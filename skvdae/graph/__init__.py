@@ -11,7 +11,7 @@
 
 from ._bandwidth import GAP_RATIO as GAP_RATIO
 from ._bandwidth import MIN_CLUSTER_SIZE as MIN_CLUSTER_SIZE
-from ._bandwidth import auto_bandwidth
+from ._bandwidth import auto_bandwidth, bounded_bandwidth, max_edges_per_sample
 from ._graph import (
     DiffusionGraph,
     build_diffusion_graph,
@@ -30,9 +30,11 @@ __all__ = [
     "GaussianKernel",
     "NeighborIndex",
     "auto_bandwidth",
+    "bounded_bandwidth",
     "build_diffusion_graph",
     "density_normalize",
     "kernel_matrix",
     "locality_order",
+    "max_edges_per_sample",
     "transition_rows",
 ]

@@ -104,3 +104,67 @@ def _spanning_forest_edges(distances, indices):
     )
     forest = minimum_spanning_tree(knn).tocoo()
     return forest.row, forest.col, forest.data
+
+
+#: The kernel graph of ``bandwidth='auto'`` holds at most about this many
+#: entries (1 GiB at 8 bytes an entry), and at least ``MIN_EDGES_PER_SAMPLE``
+#: per sample.
+MAX_GRAPH_ENTRIES = 2**27
+MIN_EDGES_PER_SAMPLE = 64
+
+# Query points of the estimate of the mean neighbour count.
+_COUNT_QUERIES = 2000
+
+
+def max_edges_per_sample(n_samples):
+    """The default bound on the mean kernel neighbours per sample."""
+    return max(MIN_EDGES_PER_SAMPLE, MAX_GRAPH_ENTRIES // max(n_samples, 1))
+
+
+def bounded_bandwidth(nn_index, bandwidth, cutoff, max_edges):
+    """``bandwidth``, or the largest smaller one that keeps the graph in bounds.
+
+    The mean number of neighbours within the truncation radius
+    ``sqrt(cutoff * bandwidth)`` (the sample itself included) is estimated on
+    up to 2000 evenly spaced samples. When it exceeds ``max_edges``, the
+    bandwidth is lowered, by bisection on its logarithm, to where it does
+    not: on large dense data the ``'auto'`` rule's scale (set by the
+    sparsest 1% of the samples) would otherwise give every sample thousands
+    of neighbours, while the diffusion map needs far fewer.
+
+    Returns
+    -------
+    bandwidth : float
+    bound : bool
+        Whether the bound lowered the bandwidth.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvdae.graph import NeighborIndex, bounded_bandwidth
+    >>> X = np.random.RandomState(0).uniform(size=(5000, 2))
+    >>> index = NeighborIndex().fit(X)
+    >>> eps, bound = bounded_bandwidth(index, 0.01, 12.0, max_edges=100)
+    >>> bound, bool(eps < 0.01)
+    (True, True)
+    """
+    n_samples = nn_index.n_samples_fit_
+    step = max(1, n_samples // _COUNT_QUERIES)
+    queries = nn_index.data_[::step]
+
+    def mean_count(eps):
+        return float(np.mean(nn_index.radius_counts(queries, np.sqrt(cutoff * eps))))
+
+    if mean_count(bandwidth) <= max_edges:
+        return bandwidth, False
+    low = bandwidth / 4.0
+    while mean_count(low) > max_edges:
+        low /= 4.0
+    high = bandwidth
+    for _ in range(20):
+        middle = np.sqrt(low * high)
+        if mean_count(middle) > max_edges:
+            high = middle
+        else:
+            low = middle
+    return float(low), True

@@ -14,8 +14,14 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from ._bandwidth import MIN_CLUSTER_SIZE, auto_bandwidth
-from ._kernel import GaussianKernel
+from ._bandwidth import MIN_CLUSTER_SIZE, auto_bandwidth, bounded_bandwidth
+from ._kernel import KERNEL_CUTOFF, GaussianKernel
+
+# Rows per block of the passes over the graph's entries (bounds temporaries).
+_ROW_BLOCK = 65536
+
+# Graphs of more entries store their weights in float32.
+_FLOAT64_MAX_ENTRIES = 2**25
 
 # A kernel whose mean weight over nearly all pairs exceeds this is "flat".
 _FLAT_WEIGHT = 0.9
@@ -47,6 +53,9 @@ class DiffusionGraph:
     flat : bool
         Whether nearly every pair is joined at a weight close to the peak (a
         bandwidth far above the neighbour distances).
+    bandwidth_bound : bool
+        Whether the bound on the edges per sample lowered the ``'auto'``
+        bandwidth.
     """
 
     affinity: sparse.csr_matrix
@@ -57,6 +66,7 @@ class DiffusionGraph:
     component_labels: np.ndarray
     inliers: np.ndarray
     flat: bool = False
+    bandwidth_bound: bool = False
 
     @property
     def bandwidth(self):
@@ -77,8 +87,14 @@ def locality_order(X):
     return cKDTree(X).indices
 
 
-def kernel_matrix(nn_index, kernel):
+def kernel_matrix(nn_index, kernel, block_rows=4096):
     """Truncated kernel matrix of the indexed training set, self-loops included.
+
+    Built block of rows by block of rows straight into CSR arrays whose size
+    is counted first: no list of pairs, no intermediate copy of the whole
+    matrix. Indices are 32-bit below 2**31 entries; values are float64 up to
+    ``_FLOAT64_MAX_ENTRIES`` entries and float32 beyond (a relative error of
+    6e-8 in each weight, for half the memory).
 
     Parameters
     ----------
@@ -86,23 +102,45 @@ def kernel_matrix(nn_index, kernel):
         Index fitted on the training data; gives the pairs within the
         kernel's radius.
     kernel : GaussianKernel
+    block_rows : int, default=4096
+        Rows per block; the result does not depend on it.
 
     Returns
     -------
     csr_matrix of shape (n_samples, n_samples)
-        Symmetric by construction (built from the pairs ``i < j``).
+        Symmetric: a pair is kept by a criterion symmetric in its two ends.
     """
     n_samples = nn_index.n_samples_fit_
-    first, second, squared = nn_index.radius_pairs(kernel.radius)
-    upper = sparse.csr_matrix(
-        (kernel.value(squared), (first, second)), shape=(n_samples, n_samples)
+    search = kernel.radius * (1.0 + 1e-9)
+    capacity = 0
+    for start in range(0, n_samples, block_rows):
+        rows = nn_index.data_[start : start + block_rows]
+        capacity += int(np.sum(nn_index.radius_counts(rows, search)))
+    index_dtype = np.int32 if capacity < 2**31 else np.int64
+    indices = np.empty(capacity, dtype=index_dtype)
+    data = np.empty(
+        capacity, dtype=np.float64 if capacity <= _FLOAT64_MAX_ENTRIES else np.float32
     )
-    del first, second, squared
-    return (upper + upper.T + sparse.identity(n_samples, format="csr")).tocsr()
+    indptr = np.zeros(n_samples + 1, dtype=index_dtype)
+    filled = 0
+    for start, stop, lengths, columns, squared in nn_index.radius_rows(
+        kernel.radius, block_rows
+    ):
+        end = filled + columns.size
+        indices[filled:end] = columns
+        data[filled:end] = kernel.value(squared)
+        indptr[start + 1 : stop + 1] = filled + np.cumsum(lengths)
+        filled = end
+    return sparse.csr_matrix(
+        (data[:filled], indices[:filled], indptr), shape=(n_samples, n_samples)
+    )
 
 
-def density_normalize(kernel, alpha):
+def density_normalize(kernel, alpha, copy=True):
     """``W^(alpha)_ij = K_ij / (q_i^alpha q_j^alpha)`` with ``q`` the kernel row sums.
+
+    With ``copy=False`` the kernel's values are overwritten (no second matrix
+    in memory).
 
     Returns
     -------
@@ -110,15 +148,20 @@ def density_normalize(kernel, alpha):
     log_kernel_density : ndarray of shape (n_samples,)
         ``log q``.
     """
-    q = np.asarray(kernel.sum(axis=1)).ravel()
+    q = np.asarray(kernel.sum(axis=1, dtype=np.float64)).ravel()
     scale = q ** (-alpha)
-    affinity = kernel.copy()
-    rows = np.repeat(np.arange(kernel.shape[0]), np.diff(kernel.indptr))
-    affinity.data *= scale[rows] * scale[kernel.indices]
+    affinity = kernel.copy() if copy else kernel
+    for start in range(0, kernel.shape[0], _ROW_BLOCK):
+        stop = min(start + _ROW_BLOCK, kernel.shape[0])
+        low, high = kernel.indptr[start], kernel.indptr[stop]
+        rows = np.repeat(
+            np.arange(start, stop), np.diff(kernel.indptr[start : stop + 1])
+        )
+        affinity.data[low:high] *= scale[rows] * scale[kernel.indices[low:high]]
     return affinity, np.log(q)
 
 
-def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha):
+def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha, max_edges=None):
     """Bandwidth, truncated kernel, outliers and alpha-normalisation in one call.
 
     Connected components of the kernel graph with fewer than
@@ -137,6 +180,9 @@ def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha):
         Kernel scale ``eps``.
     alpha : float
         Density normalisation exponent in ``[0, 1]``.
+    max_edges : int or None, default=None
+        With ``bandwidth='auto'``, a bound on the mean kernel neighbours per
+        sample (see :func:`bounded_bandwidth`).
 
     Returns
     -------
@@ -152,9 +198,14 @@ def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha):
             )
     else:
         eps = float(bandwidth)
+    bound = False
+    if bandwidth == "auto" and max_edges is not None:
+        eps, bound = bounded_bandwidth(nn_index, eps, KERNEL_CUTOFF, max_edges)
     kernel_function = GaussianKernel(eps)
     kernel = kernel_matrix(nn_index, kernel_function)
-    _, labels = connected_components(kernel, directed=False)
+    # The kernel is symmetric, so its strong components are its components;
+    # the directed search works on the matrix as it is, without a transpose.
+    _, labels = connected_components(kernel, directed=True, connection="strong")
     sizes = np.bincount(labels)
     n_samples = nn_index.n_samples_fit_
     if sizes.max() < min(MIN_CLUSTER_SIZE, n_samples):
@@ -171,11 +222,12 @@ def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha):
     else:
         inliers = np.flatnonzero(sizes[labels] >= MIN_CLUSTER_SIZE)
         if inliers.size < n_samples:
-            kernel = kernel[inliers][:, inliers].tocsr()
+            kernel = _inlier_submatrix(kernel, inliers)
             labels = labels[inliers]
     flat = _warn_if_flat(kernel, eps)
-    affinity, log_q = density_normalize(kernel, alpha)
-    degrees = np.asarray(affinity.sum(axis=1)).ravel()
+    affinity, log_q = density_normalize(kernel, alpha, copy=False)
+    del kernel
+    degrees = np.asarray(affinity.sum(axis=1, dtype=np.float64)).ravel()
     # Renumber the components by their first sample, a deterministic order.
     _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
     component_labels = np.argsort(np.argsort(first))[inverse]
@@ -188,6 +240,22 @@ def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha):
         component_labels=component_labels.astype(np.intp),
         inliers=inliers,
         flat=flat,
+        bandwidth_bound=bound,
+    )
+
+
+def _inlier_submatrix(kernel, inliers):
+    """The rows and columns of ``inliers``, with one copy of their rows only.
+
+    Outliers are components of their own: no inlier row has an outlier
+    column, so selecting the rows and renumbering the columns is enough.
+    """
+    rows = kernel[inliers]
+    renumber = np.full(kernel.shape[0], -1, dtype=rows.indices.dtype)
+    renumber[inliers] = np.arange(inliers.size, dtype=rows.indices.dtype)
+    indices = renumber[rows.indices]
+    return sparse.csr_matrix(
+        (rows.data, indices, rows.indptr), shape=(inliers.size, inliers.size)
     )
 
 

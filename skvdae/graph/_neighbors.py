@@ -11,6 +11,7 @@ a backend's private attributes.
 import copy
 
 import numpy as np
+from scipy import sparse
 from scipy.spatial import cKDTree
 from sklearn.base import clone
 from sklearn.neighbors import NearestNeighbors
@@ -116,6 +117,64 @@ class NeighborIndex:
             )
         return method(X, radius=radius)
 
+    def radius_counts(self, X, radius):
+        """How many indexed points lie within ``radius`` of each row of ``X``."""
+        if self._default and self.data_.shape[1] <= TREE_MAX_FEATURES:
+            return self._tree().query_ball_point(X, radius, return_length=True)
+        return np.fromiter(map(len, self.radius_neighbors(X, radius)[1]), np.intp)
+
+    def _tree(self):
+        if getattr(self, "_kd_tree", None) is None:
+            self._kd_tree = cKDTree(self.data_)
+        return self._kd_tree
+
+    def radius_rows(self, radius, block_rows=_PAIR_CHUNK):
+        """Every training point's neighbours within ``radius``, itself included.
+
+        Yields ``(start, stop, lengths, columns, squared)`` for consecutive
+        blocks of rows: ``lengths[i]`` neighbours of row ``start + i``, their
+        indices (sorted) and squared distances, concatenated. Memory is that
+        of one block. The squared distances are computed from coordinates, a
+        formula symmetric to the bit in ``i`` and ``j``, and pairs are kept by
+        it, so that the rows make a symmetric matrix.
+        """
+        X = self.data_
+        n_samples, n_features = X.shape
+        # A hair beyond the radius: the search's own rounding must not drop a
+        # pair that the symmetric criterion below keeps.
+        search = radius * (1.0 + 1e-9)
+        squared_radius = radius * radius
+        fast = self._default and n_features <= TREE_MAX_FEATURES
+        for start in range(0, n_samples, block_rows):
+            stop = min(start + block_rows, n_samples)
+            rows = X[start:stop]
+            if fast:
+                # Arrays straight from C: no Python object per neighbour.
+                found = cKDTree(rows).sparse_distance_matrix(
+                    self._tree(), search, output_type="coo_matrix"
+                )
+                origin, columns = found.row.astype(np.intp), found.col.astype(np.intp)
+                del found
+            else:
+                neighbours = self.radius_neighbors(rows, search)[1]
+                lengths = np.fromiter(map(len, neighbours), np.intp, stop - start)
+                columns = np.concatenate(neighbours).astype(np.intp, copy=False)
+                origin = np.repeat(np.arange(stop - start), lengths)
+            squared = np.zeros(columns.size)
+            for feature in range(n_features):
+                column = X[:, feature]
+                squared += (column[origin + start] - column[columns]) ** 2
+            keep = squared <= squared_radius
+            # Grouped by row (a counting sort in scipy), columns sorted.
+            block = sparse.csr_matrix(
+                (squared[keep], (origin[keep], columns[keep])),
+                shape=(stop - start, n_samples),
+            )
+            block.sort_indices()
+            lengths = np.diff(block.indptr)
+            columns, squared = block.indices, block.data
+            yield start, stop, lengths, columns, squared
+
     def radius_pairs(self, radius):
         """Pairs ``i < j`` of training points within ``radius`` of each other.
 
@@ -124,28 +183,12 @@ class NeighborIndex:
         first, second : ndarray of int32 (int64 beyond 2**31 samples)
         squared_distances : ndarray of float64
         """
-        X = self.data_
-        n_samples, n_features = X.shape
-        index_dtype = np.int32 if n_samples < 2**31 else np.int64
-        if self._default and n_features <= TREE_MAX_FEATURES:
-            pairs = cKDTree(X).query_pairs(radius, output_type="ndarray")
-            first = pairs[:, 0].astype(index_dtype)
-            second = pairs[:, 1].astype(index_dtype)
-            del pairs
-        else:
-            firsts, seconds = [], []
-            for start in range(0, n_samples, _PAIR_CHUNK):
-                rows = X[start : start + _PAIR_CHUNK]
-                neighbours = self.radius_neighbors(rows, radius)[1]
-                lengths = np.fromiter(map(len, neighbours), np.intp, len(rows))
-                columns = np.concatenate(neighbours).astype(index_dtype)
-                origin = np.repeat(np.arange(start, start + len(rows)), lengths)
-                upper = columns > origin
-                firsts.append(origin[upper].astype(index_dtype))
-                seconds.append(columns[upper])
-            first = np.concatenate(firsts)
-            second = np.concatenate(seconds)
-        squared = np.zeros(first.size)
-        for column in np.ascontiguousarray(X.T):
-            squared += (column[first] - column[second]) ** 2
-        return first, second, squared
+        index_dtype = np.int32 if self.n_samples_fit_ < 2**31 else np.int64
+        firsts, seconds, squares = [], [], []
+        for start, stop, lengths, columns, squared in self.radius_rows(radius):
+            origin = np.repeat(np.arange(start, stop), lengths)
+            upper = columns > origin
+            firsts.append(origin[upper].astype(index_dtype))
+            seconds.append(columns[upper].astype(index_dtype))
+            squares.append(squared[upper])
+        return np.concatenate(firsts), np.concatenate(seconds), np.concatenate(squares)

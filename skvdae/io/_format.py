@@ -333,10 +333,9 @@ def _encode(value, name):
                 "cached_gaussian": float(cached),
             }
         }
-    if (
-        _ESTIMATORS.get(type(value).__name__) is type(value)
-        or _PARAMETER_CLASSES.get(type(value).__name__) is type(value)
-    ):
+    if _ESTIMATORS.get(type(value).__name__) is type(value) or _PARAMETER_CLASSES.get(
+        type(value).__name__
+    ) is type(value):
         return {
             "__estimator__": type(value).__name__,
             "params": {

@@ -74,10 +74,13 @@ def predict_numpy(module, X, batch_size=65536, method=None):
     ``forward`` (e.g. ``"embed_features"``).
     """
     function = module if method is None else getattr(module, method)
-    outputs = []
+    out = None
     with torch.no_grad():
         # A batch of zero rows still runs once, so that the output has its width.
         for start in range(0, max(X.shape[0], 1), batch_size):
             batch = torch.tensor(X[start : start + batch_size], dtype=torch.float64)
-            outputs.append(function(batch).numpy())
-    return np.concatenate(outputs, axis=0)
+            values = function(batch).numpy()
+            if out is None:  # written in place: no list of batches to join
+                out = np.empty((X.shape[0], *values.shape[1:]))
+            out[start : start + len(values)] = values
+    return out

@@ -100,7 +100,16 @@ class Solver:
         return 0
 
     def solve(
-        self, X, nn_index, graph, *, n_components, diffusion_time, random_state, report
+        self,
+        X,
+        nn_index,
+        graph,
+        *,
+        n_components,
+        diffusion_time,
+        random_state,
+        report,
+        fold_neighbors=10,
     ):
         """Fit on the inliers ``X`` and their ``graph``; returns a SolverResult.
 
@@ -116,6 +125,9 @@ class Solver:
         random_state : numpy.random.RandomState
         report : callable
             ``report(name, max_iter) -> FitProgress`` for training loops.
+        fold_neighbors : int, default=10
+            Latent neighbours per sample of the fold test of
+            ``n_components='auto'``.
         """
         raise NotImplementedError
 
@@ -139,11 +151,26 @@ def leading_coordinates(graph, n_components, random_state):
     return psi, eigenvalues, n_solves
 
 
-def choose_n_components(n_components, psi, eigenvalues, graph):
-    """``n_components``, or the ``'auto'`` rule's choice from the spectrum."""
+def choose_n_components(
+    n_components, psi, eigenvalues, graph, X, diffusion_time, fold_neighbors
+):
+    """``n_components``, or the ``'auto'`` rule's choice from the spectrum.
+
+    ``X`` (the samples of the graph), ``diffusion_time`` and
+    ``fold_neighbors`` feed its fold test.
+    """
     if n_components != "auto":
         return n_components
-    return auto_n_components(psi, eigenvalues, graph.n_connected_components)
+    return auto_n_components(
+        psi,
+        eigenvalues,
+        graph.n_connected_components,
+        X=X,
+        radius=graph.radius,
+        diffusion_time=diffusion_time,
+        n_neighbors=fold_neighbors,
+        component_labels=graph.component_labels,
+    )
 
 
 def check_eigenvalues(eigenvalues, graph, diffusion_time):

@@ -120,12 +120,23 @@ class ExactSolver(Solver):
         return cls(alpha=params["alpha"])
 
     def solve(
-        self, X, nn_index, graph, *, n_components, diffusion_time, random_state, report
+        self,
+        X,
+        nn_index,
+        graph,
+        *,
+        n_components,
+        diffusion_time,
+        random_state,
+        report,
+        fold_neighbors=10,
     ):
         psi, eigenvalues, n_solves = leading_coordinates(
             graph, n_components, random_state
         )
-        chosen = choose_n_components(n_components, psi, eigenvalues, graph)
+        chosen = choose_n_components(
+            n_components, psi, eigenvalues, graph, X, diffusion_time, fold_neighbors
+        )
         psi = psi[:, :chosen]
         eigenvalues = check_eigenvalues(eigenvalues[:chosen], graph, diffusion_time)
         embedding_map = NystromMap(

@@ -14,6 +14,11 @@ import numpy as np
 from scipy import linalg
 from sklearn.neighbors import NearestNeighbors
 
+from ..graph import MIN_CLUSTER_SIZE
+
+# Rows per block of the pencil's sums (a block gathers its entries' features).
+_ROW_BLOCK = 1024
+
 
 def diffusion_pencil(features, graph):
     """Project the pencil ``(D - W, D)`` onto the columns of ``features``.
@@ -33,10 +38,32 @@ def diffusion_pencil(features, graph):
     degree_moment : ndarray of shape (n_features,)
         ``H^T d``, needed to project out the constant.
     """
-    weighted = features * graph.degrees[:, None]
-    gram = features.T @ weighted
-    energy = gram - features.T @ (graph.affinity @ features)
-    return gram, (energy + energy.T) * 0.5, weighted.sum(axis=0)
+    n_features = features.shape[1]
+    gram = np.zeros((n_features, n_features))
+    energy = np.zeros((n_features, n_features))
+    moment = np.zeros(n_features)
+    affinity = graph.affinity
+    # In blocks of rows: temporaries of one block, not of the whole data. The
+    # Laplacian is applied as sum_j W_ij (f_i - f_j), not as d_i f_i minus
+    # sum_j W_ij f_j: on large graphs 1 - lambda is ~1e-7 and the difference
+    # of the two sums would cancel away the energy.
+    for start in range(0, features.shape[0], _ROW_BLOCK):
+        stop = min(start + _ROW_BLOCK, features.shape[0])
+        weighted = features[start:stop] * graph.degrees[start:stop, None]
+        gram += features[start:stop].T @ weighted
+        moment += weighted.sum(axis=0)
+        low, high = affinity.indptr[start], affinity.indptr[stop]
+        lengths = np.diff(affinity.indptr[start : stop + 1])
+        rows = np.repeat(np.arange(start, stop), lengths)
+        columns = affinity.indices[low:high]
+        weights = affinity.data[low:high].astype(np.float64)[:, None]
+        terms = weights * (features[rows] - features[columns])
+        laplacian = np.zeros((stop - start, n_features))
+        nonempty = lengths > 0
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])[nonempty]
+        laplacian[nonempty] = np.add.reduceat(terms, starts, axis=0)
+        energy += features[start:stop].T @ laplacian
+    return gram, (energy + energy.T) * 0.5, moment
 
 
 def rayleigh_ritz_without_constant(
@@ -175,12 +202,93 @@ def harmonic_residuals(psi, n_fixed, n_neighbors=24, max_samples=3000, seed=0):
 #: A coordinate whose harmonic residual exceeds this is a new direction.
 HARMONIC_THRESHOLD = 0.05
 
+#: At most this many samples are queried by the fold test (a seeded subsample
+#: of larger sets; the count is then scaled to the whole set).
+_FOLD_MAX_QUERIES = 20000
+
+
+def folded_samples(codes, X, radius, n_neighbors=10, max_queries=None, seed=0):
+    """How many samples the coordinates fold onto a distant part of the data.
+
+    A sample is *folded* when one of its ``n_neighbors`` nearest samples in
+    ``codes`` lies farther than ``radius`` from it in ``X``: with ``radius``
+    the kernel's truncation radius, the kernel graph does not join the two
+    samples, yet the coordinates put them next to each other. A locally
+    injective embedding folds no sample. Samples that share a code (the
+    points of one cluster when the coordinates only separate clusters) are
+    latent neighbours of each other but, as long as the kernel joins them,
+    not folds.
+
+    Parameters
+    ----------
+    codes : ndarray of shape (n_samples, D)
+    X : ndarray of shape (n_samples, n_features)
+        The data, in the same order.
+    radius : float
+    n_neighbors : int, default=10
+    max_queries : int or None, default=None
+        Samples tested (a seeded subsample of larger sets, the count scaled
+        by ``n_samples / max_queries``); ``None`` means ``_FOLD_MAX_QUERIES``.
+    seed : int, default=0
+
+    Returns
+    -------
+    count : float
+        The number of folded samples (estimated when subsampled).
+
+    Examples
+    --------
+    A circle read through ``cos`` alone folds its two halves onto each other:
+
+    >>> import numpy as np
+    >>> from skvdae.solvers import folded_samples
+    >>> theta = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    >>> X = np.c_[np.cos(theta), np.sin(theta)]
+    >>> folded_samples(X[:, :1], X, radius=0.2) > 300
+    True
+    >>> folded_samples(X, X, radius=0.2)
+    0.0
+    """
+    n_samples = codes.shape[0]
+    n_neighbors = min(n_neighbors, n_samples - 1)
+    if n_neighbors < 1:
+        return 0.0
+    max_queries = _FOLD_MAX_QUERIES if max_queries is None else max_queries
+    queries = np.arange(n_samples)
+    if n_samples > max_queries:
+        queries = np.sort(
+            np.random.RandomState(seed).choice(n_samples, max_queries, False)
+        )
+    index = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(codes)
+    _, neighbors = index.kneighbors(codes[queries])
+    # The query itself (or a duplicate of it) is at distance 0 in X: harmless.
+    # Chunks keep the gathered neighbours to about 2^22 values.
+    chunk = max(1, 2**22 // ((n_neighbors + 1) * X.shape[1]))
+    folded = 0
+    for start in range(0, queries.size, chunk):
+        rows = queries[start : start + chunk]
+        offsets = X[neighbors[start : start + chunk]] - X[rows, None, :]
+        squared = np.einsum("qkm,qkm->qk", offsets, offsets)
+        folded += int(np.count_nonzero((squared > radius**2).any(axis=1)))
+    return float(folded * n_samples / queries.size)
+
+
 #: ``n_components='auto'`` keeps at most this many coordinates beyond the
 #: ``n_connected_components - 1`` that separate the components.
 MAX_GEOMETRIC_COMPONENTS = 10
 
 
-def auto_n_components(psi, eigenvalues, n_connected_components):
+def auto_n_components(
+    psi,
+    eigenvalues,
+    n_connected_components,
+    *,
+    X=None,
+    radius=None,
+    diffusion_time=1.0,
+    n_neighbors=10,
+    component_labels=None,
+):
     """The ``n_components='auto'`` rule, from the leading diffusion coordinates.
 
     ``D = (n_connected_components - 1) + D_geom``: one coordinate per extra
@@ -192,9 +300,22 @@ def auto_n_components(psi, eigenvalues, n_connected_components):
     and capped at ``MAX_GEOMETRIC_COMPONENTS`` (and at the coordinates whose
     eigenvalue is above 1e-6 of the leading one). With several components, when
     no coordinate within the cap is a harmonic (the geometry of all the
-    clusters does not fit), only the ``n_connected_components - 1``
-    separating coordinates are kept. A circle gives 2, a sphere 3, 25
-    separate blobs 24.
+    clusters does not fit), or when some component is one on which no
+    coordinate within the cap varies (with ``component_labels``), only the
+    ``n_connected_components - 1`` separating coordinates are kept. A circle
+    gives 2, a sphere 3, 25 separate blobs 24.
+
+    Then, when the data ``X`` and the kernel's truncation ``radius`` are
+    given, the fold test: while the diffusion map on the ``D`` coordinates
+    (``lambda^t psi``) folds at least ``MIN_CLUSTER_SIZE`` of the tested
+    samples (all of them up to 20,000; see :func:`folded_samples`: a latent
+    neighbour that the kernel graph does not join), the next coordinate is
+    added, its multiplet completed, within the same cap. A harmonic test is
+    global (an RMS over all samples); this one is local and catches a
+    coordinate that is a function of the earlier ones almost everywhere but
+    separates two parts of the data that they put together (on the bunny,
+    under 1% of the samples). Fewer folded samples than the smallest group
+    the graph keeps are left as noise.
 
     Parameters
     ----------
@@ -202,6 +323,16 @@ def auto_n_components(psi, eigenvalues, n_connected_components):
         Leading diffusion coordinates, by decreasing eigenvalue.
     eigenvalues : ndarray of shape (n_candidates,)
     n_connected_components : int
+    X : ndarray of shape (n_samples, n_features) or None, default=None
+        The data in the rows of ``psi``; ``None`` skips the fold test.
+    radius : float or None, default=None
+        The kernel's truncation radius.
+    diffusion_time : float, default=1.0
+        ``t`` of the coordinates the fold test looks at.
+    n_neighbors : int, default=10
+        Latent neighbours per sample in the fold test.
+    component_labels : ndarray of shape (n_samples,) or None, default=None
+        The connected component of each row of ``psi``.
 
     Returns
     -------
@@ -219,8 +350,14 @@ def auto_n_components(psi, eigenvalues, n_connected_components):
         last = n_fixed
         residuals = harmonic_residuals(psi[:, :limit], n_fixed=n_fixed)
     new = np.flatnonzero(residuals > HARMONIC_THRESHOLD)
-    if n_fixed > 0 and limit - n_fixed > 1 and new.size == limit - n_fixed:
-        # No harmonic within the cap: the geometry of the clusters needs more
+    uncovered = n_fixed > 0 and not _covers_every_component(
+        psi[:, n_fixed:limit], component_labels
+    )
+    if n_fixed > 0 and limit - n_fixed > 1 and (
+        new.size == limit - n_fixed or uncovered
+    ):
+        # No harmonic within the cap, or a component on which no coordinate
+        # within the cap varies: the geometry of the clusters needs more
         # coordinates than the cap allows (25 blobs need 50). Rather than
         # resolve a few clusters and not the others, keep the coordinates that
         # separate them; the decoder's local variance gives their spread.
@@ -228,7 +365,34 @@ def auto_n_components(psi, eigenvalues, n_connected_components):
     if new.size:
         last = max(last, int(new.max()) + 1)
     gap = 1.0 - eigenvalues
+    last = _complete_multiplet(gap, last, limit)
+    if X is not None and radius is not None:
+        scaled = psi[:, :limit] * np.abs(eigenvalues[:limit]) ** diffusion_time
+        # At least MIN_CLUSTER_SIZE of the tested samples, scaled like the count.
+        threshold = MIN_CLUSTER_SIZE * max(1.0, X.shape[0] / _FOLD_MAX_QUERIES)
+        while (
+            last < limit
+            and folded_samples(scaled[:, :last], X, radius, n_neighbors) >= threshold
+        ):
+            last = _complete_multiplet(gap, last + 1, limit)
+    return max(1, min(last, limit))
+
+
+def _covers_every_component(candidates, component_labels):
+    """Whether some candidate varies on every component (True without labels)."""
+    if component_labels is None or candidates.shape[1] == 0:
+        return True
+    scale = candidates.std(axis=0)
+    for component in np.unique(component_labels):
+        spread = candidates[component_labels == component].std(axis=0)
+        if not np.any(spread > 1e-6 * scale):
+            return False
+    return True
+
+
+def _complete_multiplet(gap, last, limit):
+    """Extend ``last`` over the gaps within 25% of ``gap[last - 1]``."""
     anchor = max(gap[last - 1], 1e-300)
     while last < limit and gap[last] <= 1.25 * anchor:
         last += 1
-    return max(1, min(last, limit))
+    return last

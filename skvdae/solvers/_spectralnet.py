@@ -45,22 +45,49 @@ _MAX_CHOLESKY_TRIES = 6
 
 
 class EdgeSampler:
-    """Draws edges of the affinity graph with probability proportional to weight."""
+    """Draws edges ``(i, j)`` of the affinity graph with probability ``W_ij / sum W``.
+
+    By rejection, on the graph's own CSR arrays (no per-edge copy, so that a
+    graph of 10^8 entries costs nothing more): a row ``i`` with probability
+    proportional to ``n_i m_i`` (its entries times its largest weight, an
+    envelope of its mass), an entry of the row uniformly, kept with
+    probability ``W_ij / m_i``. A pair is then drawn with probability
+    proportional to ``n_i m_i (1 / n_i) (W_ij / m_i) = W_ij``, exactly the
+    wanted law; rounds repeat until the batch is full.
+    """
 
     def __init__(self, affinity, device):
-        coo = affinity.tocoo()
-        cumulative = np.cumsum(coo.data, dtype=np.float64)
-        self.rows = torch.as_tensor(coo.row.astype(np.int64), device=device)
-        self.cols = torch.as_tensor(coo.col.astype(np.int64), device=device)
-        # Sampling in float64 keeps edges of weight ~1e-6 of the total reachable.
-        self.cdf = torch.as_tensor(cumulative / cumulative[-1], device=device)
+        affinity = affinity.tocsr()
+        indptr = affinity.indptr.astype(np.int64)
+        lengths = np.diff(indptr)
+        row_max = np.maximum.reduceat(affinity.data, indptr[:-1])
+        cumulative = np.cumsum(lengths * row_max.astype(np.float64))
+        # The row law in float64 keeps rows of weight ~1e-6 of the total reachable.
+        self.row_cdf = torch.as_tensor(cumulative / cumulative[-1], device=device)
+        self.starts = torch.as_tensor(indptr[:-1], device=device)
+        self.lengths = torch.as_tensor(lengths, device=device)
+        self.columns = torch.as_tensor(affinity.indices, device=device)
+        self.weights = torch.as_tensor(affinity.data, device=device)
+        self.row_max = torch.as_tensor(row_max, device=device)
+        self.device = device
 
     def sample(self, batch_size, generator):
-        uniform = torch.rand(
-            batch_size, generator=generator, device=self.cdf.device, dtype=torch.float64
-        )
-        edges = torch.searchsorted(self.cdf, uniform).clamp_(max=self.cdf.numel() - 1)
-        return self.rows[edges], self.cols[edges]
+        rows, columns, found = [], [], 0
+        while found < batch_size:
+            draws = 2 * (batch_size - found) + 16
+            uniform = torch.rand(
+                (3, draws), generator=generator, device=self.device, dtype=torch.float64
+            )
+            row = torch.searchsorted(self.row_cdf, uniform[0])
+            row = row.clamp_(max=self.row_cdf.numel() - 1)
+            offset = (uniform[1] * self.lengths[row]).long()
+            offset = torch.minimum(offset, self.lengths[row] - 1)
+            entry = self.starts[row] + offset
+            keep = uniform[2] * self.row_max[row] < self.weights[entry]
+            rows.append(row[keep])
+            columns.append(self.columns[entry[keep]].long())
+            found += int(keep.sum())
+        return torch.cat(rows)[:batch_size], torch.cat(columns)[:batch_size]
 
 
 def cholesky_with_jitter(gram):
@@ -252,11 +279,22 @@ class SpectralNetSolver(Solver):
         return self.max_iter
 
     def solve(
-        self, X, nn_index, graph, *, n_components, diffusion_time, random_state, report
+        self,
+        X,
+        nn_index,
+        graph,
+        *,
+        n_components,
+        diffusion_time,
+        random_state,
+        report,
+        fold_neighbors=10,
     ):
         if n_components == "auto":
             psi, eigenvalues, _ = leading_coordinates(graph, "auto", random_state)
-            n_components = choose_n_components("auto", psi, eigenvalues, graph)
+            n_components = choose_n_components(
+                "auto", psi, eigenvalues, graph, X, diffusion_time, fold_neighbors
+            )
         network, result = train_spectralnet(
             X,
             graph,
