@@ -1,22 +1,35 @@
 """Benchmark DiffusionMapEmbedder against sklearn.manifold.SpectralEmbedding.
 
-For each size n, on the loop (cos t, sin 2t, sin 3t) plus Gaussian noise, every
-method runs in a fresh process (so peak memory is its own) and reports fit time,
-peak resident memory, transform throughput and accuracy. Times and memory are
-printed as ratios to SpectralEmbedding (same n_neighbors) of the same run.
+Data sets:
+- ``loop``: the loop (cos t, sin 2t, sin 3t) plus Gaussian noise 0.01, at each
+  size n;
+- ``loop100``: the same loop isometrically in 100 dimensions (a random
+  orthonormal frame), with Gaussian noise 0.003 in every dimension, 1e5 points;
+- ``mnist``: MNIST 5k (784 pixels, ``skvdae.datasets.load_mnist_5k``).
+
+Every (method, data set) runs in a fresh process (so peak memory is its own)
+and reports fit time, peak resident memory, transform throughput and accuracy.
+Times and memory are printed as ratios to SpectralEmbedding (same
+n_neighbors) of the same run. The embedder runs at its defaults otherwise
+(``neighbors=None``: approximate search on ``loop100`` when faiss is
+installed).
 
 Accuracy:
-- ``chordal_truth``: squared chordal distance between the span of the first two
-  coordinates and {cos, sin} of the arc length (the Laplace-Beltrami modes of the
-  loop), on the training points.
+- ``chordal_truth`` (loops): squared chordal distance between the span of the
+  first two coordinates and {cos, sin} of the arc length (the
+  Laplace-Beltrami modes of the loop), on the training points.
+- ``knn_accuracy`` (MNIST): 5-fold cross-validated accuracy of a 5-nearest
+  neighbour classifier of the digits on the coordinates.
 - ``chordal_exact``: for SpectralNet, squared chordal distance between the spans
   of all its coordinates and of the exact solver's, on held-out points;
   ``chordal_exact_first_pair`` the same for the first two coordinates only.
 
 Usage::
 
-    python benchmarks/bench_embedder.py                 # n = 1e3, 1e4, 1e5
-    python benchmarks/bench_embedder.py --with-1e6      # adds n = 1e6
+    python benchmarks/bench_embedder.py                 # loop at 1e3, 1e4, 1e5
+    python benchmarks/bench_embedder.py --with-1e6      # adds the loop at 1e6
+    python benchmarks/bench_embedder.py --with-1e7      # adds 1e7 (SpectralNet)
+    python benchmarks/bench_embedder.py --data mnist loop100
     python benchmarks/bench_embedder.py --sizes 1000 5000 --out results.json
 """
 
@@ -52,25 +65,64 @@ def arc_length_modes(t):
     return np.c_[np.cos(phase), np.sin(phase)]
 
 
+def lifted_loop(n, random_state):
+    """The loop in 100 dimensions, noise 0.003 in every one; and its ``t``."""
+    from skvdae.datasets import make_loop
+
+    X, t = make_loop(n, noise=0.0, random_state=random_state)
+    frame, _ = np.linalg.qr(np.random.RandomState(0).normal(size=(100, 3)))
+    noise = np.random.RandomState(random_state + 100).normal(size=(n, 100))
+    return X @ frame.T + 0.003 * noise, t
+
+
+def load(data, n):
+    """Training, held-out and transform sets; ``t`` or labels for accuracy."""
+    from skvdae.datasets import load_mnist_5k, make_loop
+
+    if data == "mnist":
+        X, y = load_mnist_5k()
+        X = np.asarray(X, dtype=np.float64)
+        return {"X": X, "labels": y, "held": X[::5], "many": np.tile(X, (4, 1))}
+
+    def make(size, random_state):
+        if data == "loop100":
+            return lifted_loop(size, random_state)
+        return make_loop(size, noise=NOISE, random_state=random_state)
+
+    many = N_TRANSFORM if data == "loop" else 20_000
+    X, t = make(n, random_state=0)
+    return {
+        "X": X,
+        "t": t,
+        "held": make(N_HELD_OUT, random_state=1)[0],
+        "many": make(many, random_state=2)[0],
+    }
+
+
 def run_job(job):
-    """One (method, n) measurement, in its own process."""
+    """One (method, data set, n) measurement, in its own process."""
     import torch
 
     from skvdae import DiffusionMapEmbedder
-    from skvdae.datasets import make_loop
 
-    method, n, scratch = job["method"], job["n"], job["scratch"]
-    X, t = make_loop(n, noise=NOISE, random_state=0)
-    X_held, _ = make_loop(N_HELD_OUT, noise=NOISE, random_state=1)
-    X_many, _ = make_loop(N_TRANSFORM, noise=NOISE, random_state=2)
+    method, n, data, scratch = job["method"], job["n"], job["data"], job["scratch"]
+    sets = load(data, n)
+    X, X_held, X_many = sets["X"], sets["held"], sets["many"]
+    n = len(X)
+    n_components = 10 if data == "mnist" else N_COMPONENTS
     baseline_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result = {"method": method, "n": n, "torch_threads": torch.get_num_threads()}
+    result = {
+        "method": method,
+        "data": data,
+        "n": n,
+        "torch_threads": torch.get_num_threads(),
+    }
 
     if method == "SpectralEmbedding":
         from sklearn.manifold import SpectralEmbedding
 
         model = SpectralEmbedding(
-            n_components=N_COMPONENTS, n_neighbors=N_NEIGHBORS, random_state=0
+            n_components=n_components, n_neighbors=N_NEIGHBORS, random_state=0
         )
         start = time.perf_counter()
         Z = model.fit_transform(X)
@@ -79,7 +131,7 @@ def run_job(job):
     else:
         solver = "exact" if method == "skvdae exact" else "spectralnet"
         model = DiffusionMapEmbedder(
-            n_components=N_COMPONENTS,
+            n_components=n_components,
             bandwidth_neighbors=N_NEIGHBORS,
             solver=solver,
             random_state=0,
@@ -90,9 +142,9 @@ def run_job(job):
         result["fit_s"] = time.perf_counter() - start
         start = time.perf_counter()
         model.transform(X_many)
-        result["transform_pts_per_s"] = N_TRANSFORM / (time.perf_counter() - start)
+        result["transform_pts_per_s"] = len(X_many) / (time.perf_counter() - start)
         held = model.transform(X_held)
-        path = os.path.join(scratch, f"exact_{n}.npy")
+        path = os.path.join(scratch, f"exact_{data}_{n}.npy")
         if solver == "exact":
             np.save(path, held)
         elif os.path.exists(path):
@@ -102,64 +154,111 @@ def run_job(job):
                 held[:, :2], reference[:, :2]
             )
         result["eigenvalue_gaps"] = (1 - model.eigenvalues_).tolist()
+        result["edges_per_sample"] = model.edges_per_sample_
+        result["dropped_kernel_mass"] = model.dropped_kernel_mass_
+        result["neighbors"] = model.neighbor_search_
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["rss_increase_mb"] = (
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_rss
     ) / 1024
-    result["chordal_truth"] = squared_chordal(Z[:, :2], arc_length_modes(t))
+    if "t" in sets:
+        result["chordal_truth"] = squared_chordal(Z[:, :2], arc_length_modes(sets["t"]))
+    else:
+        from sklearn.model_selection import cross_val_score
+        from sklearn.neighbors import KNeighborsClassifier
+
+        result["knn_accuracy"] = float(
+            cross_val_score(KNeighborsClassifier(5), Z, sets["labels"], cv=5).mean()
+        )
     return result
 
 
 def format_table(results):
     header = (
-        f"{'n':>8} {'method':<18} {'fit s':>8} {'fit/SE':>7} {'peak MB':>8} "
-        f"{'mem/SE':>7} {'transform pts/s':>16} {'chordal truth':>14} "
+        f"{'data':<8} {'n':>8} {'method':<18} {'fit s':>8} {'fit/SE':>7} "
+        f"{'peak MB':>8} {'mem/SE':>7} {'transform pts/s':>16} {'accuracy':>17} "
         f"{'vs exact 1-2':>13} {'vs exact all':>12}"
     )
     lines = [header, "-" * len(header)]
-    for n in sorted({r["n"] for r in results}):
-        rows = [r for r in results if r["n"] == n]
-        base = next(r for r in rows if r["method"] == "SpectralEmbedding")
+    groups = sorted({(r["data"], r["n"]) for r in results})
+    for data, n in groups:
+        rows = [r for r in results if (r["data"], r["n"]) == (data, n)]
+        base = next((r for r in rows if r["method"] == "SpectralEmbedding"), None)
         for r in rows:
             pps = r.get("transform_pts_per_s")
-            pps_text = f"{pps:,.0f}" if pps else "-"
-            exact = r.get("chordal_exact")
-            exact_text = f"{exact:.4f}" if exact is not None else "-"
-            pair = r.get("chordal_exact_first_pair")
-            pair_text = f"{pair:.4f}" if pair is not None else "-"
+            if "chordal_truth" in r:
+                accuracy = f"chordal {r['chordal_truth']:.4f}"
+            else:
+                accuracy = f"5-NN {r['knn_accuracy']:.3f}"
+            fit_ratio = f"{r['fit_s'] / base['fit_s']:.2f}" if base else "-"
+            mem_ratio = f"{r['peak_rss_mb'] / base['peak_rss_mb']:.2f}" if base else "-"
             lines.append(
-                f"{n:>8} {r['method']:<18} {r['fit_s']:>8.2f} "
-                f"{r['fit_s'] / base['fit_s']:>7.2f} {r['peak_rss_mb']:>8.0f} "
-                f"{r['peak_rss_mb'] / base['peak_rss_mb']:>7.2f} "
-                f"{pps_text:>16} {r['chordal_truth']:>14.4f} {pair_text:>13} "
-                f"{exact_text:>12}"
+                f"{data:<8} {n:>8} {r['method']:<18} {r['fit_s']:>8.2f} "
+                f"{fit_ratio:>7} {r['peak_rss_mb']:>8.0f} {mem_ratio:>7} "
+                f"{(f'{pps:,.0f}' if pps else '-'):>16} {accuracy:>17} "
+                f"{_optional(r.get('chordal_exact_first_pair')):>13} "
+                f"{_optional(r.get('chordal_exact')):>12}"
             )
     return "\n".join(lines)
+
+
+def _optional(value):
+    return "-" if value is None else f"{value:.4f}"
+
+
+def methods_for(n):
+    """Every method up to 2e5 points; beyond, what fits in 24 GB."""
+    if n > 2_000_000:  # SpectralEmbedding took 15 GB at 1e6
+        return ["skvdae spectralnet"]
+    if n > 200_000:
+        return ["SpectralEmbedding", "skvdae spectralnet"]
+    return ["SpectralEmbedding", "skvdae exact", "skvdae spectralnet"]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
-    parser.add_argument("--with-1e6", action="store_true", help="add n = 1,000,000")
+    parser.add_argument(
+        "--data", nargs="+", default=["loop"], choices=["loop", "loop100", "mnist"]
+    )
+    parser.add_argument("--with-1e6", action="store_true", help="add the loop at 1e6")
+    parser.add_argument("--with-1e7", action="store_true", help="add the loop at 1e7")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=["SpectralEmbedding", "skvdae exact", "skvdae spectralnet"],
+        help="only these methods (default: every one that fits in memory)",
+    )
     parser.add_argument("--out", default="benchmarks/results/embedder.json")
     args = parser.parse_args()
-    sizes = args.sizes + ([1_000_000] if args.with_1e6 else [])
+    jobs = []
+    for data in args.data:
+        if data == "loop":
+            sizes = list(args.sizes)
+            sizes += [1_000_000] if args.with_1e6 else []
+            sizes += [10_000_000] if args.with_1e7 else []
+        else:
+            sizes = [100_000 if data == "loop100" else 5000]
+        jobs += [
+            (data, n, method)
+            for n in sizes
+            for method in methods_for(n)
+            if args.methods is None or method in args.methods
+        ]
 
-    methods = ["SpectralEmbedding", "skvdae exact", "skvdae spectralnet"]
     results = []
     context = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as scratch:
-        for n in sizes:
-            for method in methods:
-                with context.Pool(1, maxtasksperchild=1) as pool:
-                    job = {"method": method, "n": n, "scratch": scratch}
-                    result = pool.apply(run_job, (job,))
-                results.append(result)
-                print(
-                    f"n={n:>8} {method:<18} fit {result['fit_s']:8.2f} s  "
-                    f"peak {result['peak_rss_mb']:7.0f} MB",
-                    flush=True,
-                )
+        for data, n, method in jobs:
+            with context.Pool(1, maxtasksperchild=1) as pool:
+                job = {"method": method, "n": n, "data": data, "scratch": scratch}
+                result = pool.apply(run_job, (job,))
+            results.append(result)
+            print(
+                f"{data:<8} n={n:>8} {method:<18} fit {result['fit_s']:8.2f} s  "
+                f"peak {result['peak_rss_mb']:7.0f} MB",
+                flush=True,
+            )
     table = format_table(results)
     print()
     print(table)

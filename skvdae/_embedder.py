@@ -105,10 +105,17 @@ class DiffusionMapEmbedder(
     neighbors : None, 'auto' or object, default=None
         The neighbour search behind the bandwidth rule, the kernel graph and
         the Nystrom extension. ``None`` or ``'auto'``: exact search (a
-        KD-tree in low dimension). Or an unfitted object with the methods
-        ``fit``, ``kneighbors`` and ``radius_neighbors`` of
+        KD-tree in low dimension), except on 50,000 or more samples of more
+        than 12 features when faiss is installed (``pip install
+        skvdae[ann]``): then approximate search,
+        :class:`~skvdae.graph.HNSWNeighbors`. Or an unfitted object with the
+        methods ``fit`` and ``kneighbors`` of
         :class:`sklearn.neighbors.NearestNeighbors`, e.g.
-        ``NearestNeighbors(algorithm="brute", n_jobs=-1)``; it is cloned.
+        ``NearestNeighbors(algorithm="brute", n_jobs=-1)`` or
+        ``HNSWNeighbors()``; it is cloned. Without ``radius_neighbors`` the
+        kernel's pairs come from candidate lists of at most
+        ``max_edges_per_sample`` neighbours per sample, and
+        ``dropped_kernel_mass_`` reports the kernel mass this misses.
     alpha : float, default=1.0
         Density normalisation in ``[0, 1]``: 0 graph Laplacian, 0.5
         Fokker-Planck, 1 Laplace-Beltrami.
@@ -156,6 +163,15 @@ class DiffusionMapEmbedder(
         Whether ``max_edges_per_sample`` lowered the ``'auto'`` bandwidth.
     edges_per_sample_ : float
         Mean entries per row of the kernel graph (self-loops included).
+    neighbor_search_ : str
+        The class name of the neighbour search used, e.g.
+        ``'NearestNeighbors'`` or ``'HNSWNeighbors'``.
+    dropped_kernel_mass_ : float
+        The mean share of a sample's kernel mass (within the kernel's
+        truncation radius) that the graph lacks. 0 with a neighbour search
+        that answers radius queries (exact by construction); with one that
+        only returns ``k`` neighbours (approximate search), measured on 500
+        samples against exact row sums, and a warning above 5%.
     n_connected_components_ : int
         Connected components of the kernel graph, outliers left out. Each adds
         an eigenvalue 1, whose eigenvector separates the components.
@@ -350,10 +366,10 @@ class DiffusionMapEmbedder(
 
         order = locality_order(X)
         X = X[order]
-        nn_index = NeighborIndex(self.neighbors).fit(X)
         max_edges = self.max_edges_per_sample
         if max_edges == "auto":
             max_edges = max_edges_per_sample(X.shape[0])
+        nn_index = self._neighbor_index(X)
         graph = build_diffusion_graph(
             nn_index, bandwidth_neighbors, self.bandwidth, self.alpha, max_edges
         )
@@ -362,7 +378,7 @@ class DiffusionMapEmbedder(
         X_all = X
         if graph.inliers.size < X.shape[0]:
             X = X[graph.inliers]
-            nn_index = NeighborIndex(self.neighbors).fit(X)
+            nn_index = self._neighbor_index(X)
         self._check_graph(graph)
 
         def report(name, max_iter):
@@ -386,6 +402,8 @@ class DiffusionMapEmbedder(
         self.bandwidth_ = graph.bandwidth
         self.bandwidth_bound_ = graph.bandwidth_bound
         self.edges_per_sample_ = graph.affinity.nnz / graph.inliers.size
+        self.dropped_kernel_mass_ = graph.dropped_mass
+        self.neighbor_search_ = type(nn_index.search_).__name__
         self.n_connected_components_ = graph.n_connected_components
         original_rows = np.empty_like(order)
         original_rows[order] = np.arange(order.size)
@@ -396,6 +414,13 @@ class DiffusionMapEmbedder(
                 f"[DiffusionMapEmbedder] bandwidth {graph.bandwidth:.3e}"
                 f"{' (lowered to the edge bound)' if graph.bandwidth_bound else ''}, "
                 f"{self.edges_per_sample_:.1f} edges per sample, "
+                f"{self.neighbor_search_} neighbours"
+                + (
+                    ""
+                    if nn_index.radius_search_
+                    else f" ({graph.dropped_mass:.2%} of the kernel mass dropped)"
+                )
+                + ", "
                 f"{graph.n_connected_components} component(s), "
                 f"{self.n_outliers_} outlier(s), {self.n_components_} "
                 f"coordinate(s), eigenvalues "
@@ -423,6 +448,13 @@ class DiffusionMapEmbedder(
         """
         check_is_fitted(self)
         return getattr(self.embedding_map_, "network", None)
+
+    def _neighbor_index(self, X):
+        """The fitted neighbour index of ``X``, with its candidate cap."""
+        max_edges = self.max_edges_per_sample
+        if max_edges == "auto":
+            max_edges = max_edges_per_sample(X.shape[0])
+        return NeighborIndex(self.neighbors, max_candidates=max_edges).fit(X)
 
     def _bandwidth_neighbors(self, n_samples):
         """The neighbour rank of the bandwidth rule, capped at ``n_samples - 1``."""
@@ -484,6 +516,8 @@ class DiffusionMapEmbedder(
             "n_connected_components_": self.n_connected_components_,
             "bandwidth_bound_": self.bandwidth_bound_,
             "edges_per_sample_": self.edges_per_sample_,
+            "dropped_kernel_mass_": self.dropped_kernel_mass_,
+            "neighbor_search_": self.neighbor_search_,
             "n_outliers_": self.n_outliers_,
             "n_iter_": self.n_iter_,
             "component_labels_": self.component_labels_,
@@ -515,7 +549,7 @@ class DiffusionMapEmbedder(
             eigenvalues=eigenvalues,
             diffusion_time=self.diffusion_time,
             bandwidth=bandwidth,
-            make_index=lambda X: NeighborIndex(self.neighbors).fit(X),
+            make_index=self._neighbor_index,
         )
         self._check_output_width(n_components)
         self.n_components_ = n_components
@@ -525,6 +559,8 @@ class DiffusionMapEmbedder(
         self.n_outliers_ = int(state.get("n_outliers_", 0))
         self.bandwidth_bound_ = bool(state.get("bandwidth_bound_", False))
         self.edges_per_sample_ = float(state.get("edges_per_sample_", np.nan))
+        self.dropped_kernel_mass_ = float(state.get("dropped_kernel_mass_", 0.0))
+        self.neighbor_search_ = str(state.get("neighbor_search_", "NearestNeighbors"))
         self.n_iter_ = int(state.get("n_iter_", 0))
         self.component_labels_ = state.get("component_labels_")
         self.loss_curve_ = np.asarray(state.get("loss_curve_", []), dtype=np.float64)

@@ -2,10 +2,36 @@
 
 import numpy as np
 import pytest
+from scipy.spatial.distance import cdist
 from sklearn.neighbors import NearestNeighbors
 
 from skvdae import DiffusionMapEmbedder, VDAESampler, load_model
 from skvdae.datasets import make_loop
+from skvdae.graph import (
+    DROPPED_MASS_WARNING,
+    GaussianKernel,
+    HNSWNeighbors,
+    NeighborIndex,
+    _neighbors,
+    dropped_kernel_mass,
+    kernel_matrix,
+)
+from skvdae.graph._approximate import approximate_backend_available
+
+needs_faiss = pytest.mark.skipif(
+    not approximate_backend_available(), reason="faiss (skvdae[ann]) not installed"
+)
+
+
+class KOnly:
+    """An exact backend with kneighbors only, like an approximate library."""
+
+    def fit(self, X):
+        self.index = NearestNeighbors(algorithm="brute").fit(X)
+        return self
+
+    def kneighbors(self, X=None, n_neighbors=5, return_distance=True):
+        return self.index.kneighbors(X, n_neighbors, return_distance)
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +84,134 @@ def test_bad_backends_are_refused(X):
     with pytest.raises((TypeError, ValueError), match="neighbors"):
         DiffusionMapEmbedder(neighbors=NearestNeighbors).fit(X)
 
-    class KOnly:
-        def fit(self, X):
-            self.index = NearestNeighbors().fit(X)
-            return self
 
-        def kneighbors(self, X=None, n_neighbors=5, return_distance=True):
-            return self.index.kneighbors(X, n_neighbors, return_distance)
+def _lifted(X, n_features=30, seed=0):
+    """``X`` isometrically in more dimensions, with a little noise."""
+    rng = np.random.RandomState(seed)
+    basis, _ = np.linalg.qr(rng.normal(size=(n_features, X.shape[1])))
+    return X @ basis.T + 0.002 * rng.normal(size=(len(X), n_features))
 
-    with pytest.raises(TypeError, match="radius_neighbors"):
-        DiffusionMapEmbedder(neighbors=KOnly(), solver="exact").fit(X)
+
+def test_kneighbors_only_backend_gives_the_radius_graph(X):
+    """Candidate lists that double until the ball is inside them are exact."""
+    Y = _lifted(X)
+    kernel = GaussianKernel(0.01)
+    exact = kernel_matrix(NeighborIndex().fit(Y), kernel)
+    index = NeighborIndex(KOnly()).fit(Y)
+    assert not index.radius_search_
+    from_lists = kernel_matrix(index, kernel, block_rows=37)
+    assert index.n_truncated_ == 0
+    assert (from_lists != exact).nnz == 0
+    params = dict(n_components=2, solver="exact", bandwidth=0.01)
+    default = DiffusionMapEmbedder(**params).fit(Y)
+    given = DiffusionMapEmbedder(neighbors=KOnly(), **params).fit(Y)
+    assert given.dropped_kernel_mass_ == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(given.eigenvalues_, default.eigenvalues_, rtol=1e-10)
+    np.testing.assert_allclose(given.transform(Y[::7]), default.transform(Y[::7]))
+
+
+def test_dropped_mass_is_measured_on_truncated_lists():
+    """Balls larger than the cap lose mass, measured against dense sums."""
+    rng = np.random.RandomState(0)
+    Y = rng.normal(size=(300, 15))
+    kernel = GaussianKernel(4.0)  # the radius holds nearly every point
+    cap = 20
+    index = NeighborIndex(KOnly(), max_candidates=cap).fit(Y)
+    truncated = kernel_matrix(index, kernel)
+    dense = kernel.value(cdist(Y, Y, "sqeuclidean"))
+    dense[dense < kernel.value(kernel.radius**2)] = 0.0
+    balls = np.sum(dense > 0, axis=1)
+    assert index.n_truncated_ == np.sum(balls >= cap)
+    # Symmetric, a subset of the true pairs, at least each row's own list.
+    assert (truncated != truncated.T).nnz == 0
+    assert np.all(np.diff(truncated.indptr) >= cap)
+    rows, cols = truncated.nonzero()
+    np.testing.assert_allclose(truncated.data, dense[rows, cols].ravel(), rtol=1e-12)
+    share = 1.0 - np.asarray(truncated.sum(axis=1)).ravel() / dense.sum(axis=1)
+    measured = dropped_kernel_mass(Y, truncated, kernel, n_rows=300)
+    assert measured == pytest.approx(share.mean(), rel=1e-9)
+    assert measured > 4 * DROPPED_MASS_WARNING
+    # The estimate on 50 evenly spaced rows is the mean over those rows.
+    rows = np.unique(np.linspace(0, 299, 50).astype(int))
+    assert dropped_kernel_mass(Y, truncated, kernel, n_rows=50) == pytest.approx(
+        share[rows].mean(), rel=1e-9
+    )
+    with pytest.warns(UserWarning, match="kernel mass"):
+        embedder = DiffusionMapEmbedder(
+            n_components=2,
+            solver="exact",
+            bandwidth=4.0,
+            neighbors=KOnly(),
+            max_edges_per_sample=cap,
+        ).fit(Y)
+    assert embedder.dropped_kernel_mass_ > DROPPED_MASS_WARNING
+
+
+@needs_faiss
+def test_approximate_backend_matches_exact(X):
+    """HNSW finds the exact neighbours here: embeddings agree to 1e-6."""
+    Y = _lifted(X)
+    found = HNSWNeighbors().fit(Y).kneighbors(n_neighbors=10)
+    truth = NearestNeighbors().fit(Y).kneighbors(n_neighbors=10)
+    assert np.mean(found[1] == truth[1]) > 0.99
+    np.testing.assert_allclose(found[0], truth[0], rtol=1e-9)
+    params = dict(n_components=2, solver="exact", random_state=0)
+    default = DiffusionMapEmbedder(**params).fit(Y)
+    approximate = DiffusionMapEmbedder(neighbors=HNSWNeighbors(), **params).fit(Y)
+    assert approximate.dropped_kernel_mass_ < 1e-3
+    np.testing.assert_allclose(
+        approximate.eigenvalues_, default.eigenvalues_, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        np.abs(approximate.transform(Y[::7])),
+        np.abs(default.transform(Y[::7])),
+        atol=1e-6,
+    )
+    again = DiffusionMapEmbedder(neighbors=HNSWNeighbors(), **params).fit(Y)
+    np.testing.assert_array_equal(again.transform(Y), approximate.transform(Y))
+
+
+@needs_faiss
+def test_auto_takes_the_approximate_backend_on_large_wide_data(X, monkeypatch):
+    Y = _lifted(X)
+    assert isinstance(NeighborIndex("auto").fit(Y).search_, NearestNeighbors)
+    monkeypatch.setattr(_neighbors, "APPROXIMATE_MIN_SAMPLES", len(Y))
+    assert isinstance(NeighborIndex(None).fit(Y).search_, HNSWNeighbors)
+    assert isinstance(NeighborIndex(None).fit(X).search_, NearestNeighbors)
+
+
+@needs_faiss
+def test_approximate_backend_in_a_model_file(X, tmp_path):
+    Y = _lifted(X)
+    embedder = DiffusionMapEmbedder(
+        n_components=2, solver="exact", neighbors=HNSWNeighbors(ef_search=64)
+    ).fit(Y)
+    loaded = load_model(embedder.save(tmp_path / "e.skvdae"))
+    assert loaded.neighbors.get_params() == HNSWNeighbors(ef_search=64).get_params()
+    np.testing.assert_array_equal(loaded.transform(Y), embedder.transform(Y))
+
+
+def test_hnsw_refuses_bad_input():
+    if not approximate_backend_available():
+        with pytest.raises(ImportError, match="skvdae\\[ann\\]"):
+            HNSWNeighbors().fit(np.zeros((5, 2)))
+        return
+    with pytest.raises(ValueError, match="n_links"):
+        HNSWNeighbors(n_links=0).fit(np.zeros((5, 2)))
+    index = HNSWNeighbors().fit(np.random.RandomState(0).normal(size=(20, 3)))
+    with pytest.raises(ValueError, match="features"):
+        index.kneighbors(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="n_neighbors"):
+        index.kneighbors(n_neighbors=20)
+
+
+@needs_faiss
+def test_fitted_approximate_embedder_pickles(X):
+    import pickle
+
+    Y = _lifted(X)
+    embedder = DiffusionMapEmbedder(
+        n_components=2, solver="exact", neighbors=HNSWNeighbors()
+    ).fit(Y)
+    copy = pickle.loads(pickle.dumps(embedder))
+    np.testing.assert_array_equal(copy.transform(Y[:50]), embedder.transform(Y[:50]))

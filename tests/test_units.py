@@ -306,3 +306,53 @@ def test_outliers_leave_the_graph_as_its_plain_submatrix():
     assert (_inlier_submatrix(kernel, graph.inliers) != expected).nnz == 0
     # alpha = 0: the affinity is the kernel itself.
     assert abs(graph.affinity - expected).max() == 0
+
+
+@pytest.mark.parametrize("max_entries", [1, 7, 2**18])
+def test_diffusion_pencil_is_the_dense_formula_for_any_blocks(max_entries, monkeypatch):
+    """Blocks bounded by entries (dense rows) give the same projections."""
+    from skvdae.graph import DiffusionGraph, GaussianKernel
+    from skvdae.solvers import _rayleigh_ritz
+
+    rng = np.random.RandomState(0)
+    n = 40
+    dense = rng.uniform(size=(n, n)) * (rng.uniform(size=(n, n)) < 0.6)
+    dense = dense + dense.T + np.eye(n)
+    dense[0] = dense[:, 0] = 1.0  # one complete row
+    W = sparse.csr_matrix(dense)
+    degrees = np.asarray(W.sum(axis=1)).ravel()
+    graph = DiffusionGraph(
+        affinity=W,
+        degrees=degrees,
+        log_kernel_density=np.zeros(n),
+        kernel=GaussianKernel(1.0),
+        n_connected_components=1,
+        component_labels=np.zeros(n, dtype=np.intp),
+        inliers=np.arange(n),
+    )
+    F = rng.normal(size=(n, 3))
+    monkeypatch.setattr(_rayleigh_ritz, "_ENTRY_BLOCK", max_entries)
+    monkeypatch.setattr(_rayleigh_ritz, "_ROW_BLOCK", 5)
+    gram, energy, moment = _rayleigh_ritz.diffusion_pencil(F, graph)
+    np.testing.assert_allclose(gram, F.T @ (degrees[:, None] * F), rtol=1e-12)
+    np.testing.assert_allclose(
+        energy, F.T @ (np.diag(degrees) - dense) @ F, rtol=1e-10, atol=1e-10
+    )
+    np.testing.assert_allclose(moment, degrees @ F, rtol=1e-12)
+
+
+def test_dense_graphs_take_plain_lanczos_with_the_same_spectrum():
+    from skvdae.solvers._eigen import _component_eigenvectors
+
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(500, 3))
+    A = np.exp(-np.sum((X[:, None] - X[None]) ** 2, axis=-1) / 4.0)
+    d = A.sum(axis=1)
+    symmetric = sparse.csc_matrix(A / np.sqrt(np.outer(d, d)))
+    vectors, values, products = _component_eigenvectors(
+        symmetric, 4, np.random.RandomState(0)
+    )
+    exact = linalg.eigh(symmetric.toarray(), eigvals_only=True)[::-1][:4]
+    np.testing.assert_allclose(np.sort(values)[::-1], exact, rtol=1e-8)
+    assert products > 0  # products with A, not a factorisation
+    np.testing.assert_allclose(symmetric @ vectors, vectors * values, atol=1e-8)

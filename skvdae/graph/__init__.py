@@ -2,6 +2,7 @@
 
 - :class:`GaussianKernel`: the kernel's values and truncation radius.
 - :class:`NeighborIndex`: the neighbour search behind every query.
+- :class:`HNSWNeighbors`: approximate neighbours (faiss, ``skvdae[ann]``).
 - :func:`auto_bandwidth`: the ``bandwidth='auto'`` rule.
 - :func:`build_diffusion_graph`: kernel, outliers, components and the
   alpha-normalisation, as a :class:`DiffusionGraph`.
@@ -9,32 +10,41 @@
   basis of the Nystrom extension.
 """
 
+from ._approximate import HNSWNeighbors
 from ._bandwidth import GAP_RATIO as GAP_RATIO
 from ._bandwidth import MIN_CLUSTER_SIZE as MIN_CLUSTER_SIZE
 from ._bandwidth import auto_bandwidth, bounded_bandwidth, max_edges_per_sample
+from ._graph import DROPPED_MASS_WARNING as DROPPED_MASS_WARNING
 from ._graph import (
     DiffusionGraph,
     build_diffusion_graph,
     density_normalize,
+    dropped_kernel_mass,
     kernel_matrix,
     locality_order,
+    row_sums,
     transition_rows,
 )
 from ._kernel import KERNEL_CUTOFF as KERNEL_CUTOFF
 from ._kernel import GaussianKernel
+from ._neighbors import APPROXIMATE_MIN_SAMPLES as APPROXIMATE_MIN_SAMPLES
+from ._neighbors import MAX_CANDIDATES as MAX_CANDIDATES
 from ._neighbors import TREE_MAX_FEATURES as TREE_MAX_FEATURES
 from ._neighbors import NeighborIndex
 
 __all__ = [
     "DiffusionGraph",
     "GaussianKernel",
+    "HNSWNeighbors",
     "NeighborIndex",
     "auto_bandwidth",
     "bounded_bandwidth",
     "build_diffusion_graph",
     "density_normalize",
+    "dropped_kernel_mass",
     "kernel_matrix",
     "locality_order",
     "max_edges_per_sample",
+    "row_sums",
     "transition_rows",
 ]

@@ -45,6 +45,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
 from .._version import __version__
+from ..graph import HNSWNeighbors
 from ..nn import BUILTIN_MODULES
 
 FORMAT_NAME = "skvdae-model"
@@ -81,7 +82,10 @@ _ESTIMATORS = {}
 
 # Objects a parameter may hold besides estimators of this package, rebuilt
 # from their own parameters: a fixed list, never extended by a file.
-_PARAMETER_CLASSES = {"NearestNeighbors": NearestNeighbors}
+_PARAMETER_CLASSES = {
+    "NearestNeighbors": NearestNeighbors,
+    "HNSWNeighbors": HNSWNeighbors,
+}
 
 
 class ModelFileError(ValueError):

@@ -8,6 +8,12 @@ from scipy.sparse.linalg import LinearOperator, eigsh, splu
 # and avoids ARPACK's requirement k < n.
 _DENSE_MAX_SAMPLES = 400
 
+# A graph with more than this share of all pairs is "dense": its sparse LU
+# costs as much as a dense factorisation, while a product with it costs its
+# entries, and a kernel that wide has a quickly decaying spectrum, where plain
+# Lanczos converges in few products (MNIST 5k's complete graph: 7 s of LU).
+_DENSE_GRAPH_SHARE = 0.25
+
 # Shift of the shift-invert Lanczos iteration on the normalised Laplacian. The
 # spectrum lies in [0, 2] and the wanted eigenvalues near 0, some within 1e-6 of
 # it for large n; the shift keeps L - sigma I non-singular at eigenvalue 0.
@@ -82,6 +88,10 @@ def _component_eigenvectors(symmetric, n_eigenvectors, random_state):
         )
         return vectors, eigenvalues, 0
     v0 = random_state.uniform(-1.0, 1.0, size=n_samples)
+    if symmetric.nnz > _DENSE_GRAPH_SHARE * n_samples**2:
+        vectors, n_solves = _plain_lanczos(symmetric, n_eigenvectors, v0)
+        eigenvalues = np.einsum("ij,ij->j", vectors, symmetric @ vectors)
+        return vectors, eigenvalues, n_solves
     try:
         vectors, n_solves = _shift_invert_lanczos(symmetric, n_eigenvectors, v0)
     except MemoryError:
