@@ -27,7 +27,12 @@ from .graph import (
     max_edges_per_sample,
 )
 from .io import SafeModelFileMixin, register_estimator
-from .nn import CallbackSupportMixin, FitProgress, resolve_device
+from .nn import (
+    CallbackSupportMixin,
+    FitProgress,
+    check_module_params,
+    resolve_device,
+)
 from .nn._callbacks import close_fit_context, open_fit_context
 from .solvers import SOLVERS
 
@@ -64,7 +69,7 @@ class DiffusionMapEmbedder(
         clusters), then the shortest run of leading coordinates that holds
         every one that is not a harmonic of those before it (a local linear
         regression test), completed to its near-degenerate multiplet and
-        capped at 10 beyond the components; then more coordinates while
+        capped at 20 beyond the components; then more coordinates while
         they fold at least 5 samples (a sample's ``bandwidth_neighbors``
         nearest samples in the coordinates include one that the kernel graph
         does not join to it); see the user guide. A circle gets 2, a sphere
@@ -123,10 +128,25 @@ class DiffusionMapEmbedder(
         ``t``; 0 gives the plain eigenfunctions.
     solver : {'spectralnet', 'exact'}, default='spectralnet'
         How the eigenvectors are computed.
+    network : None, torch.nn.Module subclass or callable, default=None
+        SpectralNet's feature map, for ``solver='spectralnet'``. ``None``: an
+        :class:`~skvdae.nn.MLP` with ``hidden_layer_sizes`` and
+        ``activation``. Otherwise built at ``fit`` as ``network(n_features_in_,
+        hidden_layer_sizes[-1], **network_params)``: a module mapping a batch of
+        standardised inputs ``(n, n_features_in_)`` to features ``(n,
+        hidden_layer_sizes[-1])``, e.g. :class:`~skvdae.nn.ConvEncoder` for
+        images. The library's own linear head on top of it is fitted by
+        Rayleigh-Ritz, so that the output is the diffusion map. Its shapes are
+        checked when it is built. A model file names the factory; load it
+        with ``load_model(path, custom_objects={name: network})`` unless it is
+        one of :mod:`skvdae.nn`'s.
+    network_params : dict or None, default=None
+        Keyword arguments of ``network``, e.g. ``{"image_shape": (1, 28, 28)}``.
     hidden_layer_sizes : tuple of int, default=(64, 64)
-        Hidden layers of the SpectralNet network.
+        Hidden layers of the default SpectralNet network; its last entry is the
+        width of the features of a custom ``network``.
     activation : {'tanh', 'relu', 'silu', 'softplus'}, default='tanh'
-        Activation of the hidden layers.
+        Activation of the default network's hidden layers.
     batch_size : int, default=2048
         Graph edges per SpectralNet step.
     max_iter : int, default=500
@@ -241,6 +261,8 @@ class DiffusionMapEmbedder(
         "alpha": [Interval(Real, 0, 1, closed="both")],
         "diffusion_time": [Interval(Real, 0, None, closed="left")],
         "solver": [StrOptions(set(SOLVERS))],
+        "network": [None, callable],
+        "network_params": [None, dict],
         "hidden_layer_sizes": LAYER_SIZES,
         **SHARED_CONSTRAINTS,
     }
@@ -260,6 +282,8 @@ class DiffusionMapEmbedder(
         alpha=1.0,
         diffusion_time=1.0,
         solver="spectralnet",
+        network=None,
+        network_params=None,
         hidden_layer_sizes=(64, 64),
         activation="tanh",
         batch_size=2048,
@@ -280,6 +304,8 @@ class DiffusionMapEmbedder(
         self.alpha = alpha
         self.diffusion_time = diffusion_time
         self.solver = solver
+        self.network = network
+        self.network_params = network_params
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.batch_size = batch_size
@@ -493,6 +519,9 @@ class DiffusionMapEmbedder(
         resolve_device(self.device)
         if self.solver == "spectralnet":
             check_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+            check_module_params(
+                self.network_params, "network_params", self.network, "network"
+            )
 
     def _check_graph(self, graph):
         n_inliers = graph.inliers.size

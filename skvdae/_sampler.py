@@ -44,6 +44,7 @@ from .io import SafeModelFileMixin, register_estimator
 from .nn import (
     CallbackSupportMixin,
     FitProgress,
+    check_module_params,
     inference_copy,
     make_generator,
     predict_numpy,
@@ -111,12 +112,13 @@ class VDAESampler(
         1 where the codes are constant, and everywhere when the latent space
         has no coordinate beyond those that separate the components.
     noise_variance : 'auto' or float, default='auto'
-        ``c``, the variance per coordinate of the decoder's Gaussian likelihood.
-        ``'auto'``: the mean squared data-space distance between a training
-        point and its ``k`` latent neighbours, ``mean_i (1/k) sum_j |x_j - x_i|^2``
-        (the data-space size of one walk step; the total data variance when
-        that is zero). Smaller values favour reconstruction over the KL term
-        and shrink the learned steps.
+        ``c``, the variance per coordinate of the decoder's Gaussian likelihood
+        ``N(g(z'), c I)``. ``'auto'``: the mean squared data-space distance
+        between a training point and its ``k`` latent neighbours, per feature,
+        ``mean_i (1/k) sum_j |x_j - x_i|^2 / n_features_in_`` (the data-space
+        size of one walk step per coordinate; the mean variance of the
+        features when that is zero). Smaller values favour reconstruction
+        over the KL term and shrink the learned steps.
     decoder_variance : {'local', 'none'}, default='local'
         What one step returns, given the decoded mean ``g(z')``. ``'local'``: a
         draw from a Gaussian whose mean and covariance are the local moments of
@@ -136,12 +138,33 @@ class VDAESampler(
         walk goes on from it (the paper's Algorithm 2), which collapses
         clusters that share one code onto their centres.
         ``inverse_transform`` always returns ``g``.
+    decoder : None, torch.nn.Module subclass or callable, default=None
+        The decoder's network. ``None``: an :class:`~skvdae.nn.MLP` with
+        ``decoder_hidden_layer_sizes`` and ``activation``. Otherwise built at
+        ``fit`` as ``decoder(n_components_, n_features_in_,
+        **decoder_params)``: a module mapping standardised codes ``(n,
+        n_components_)`` to standardised data ``(n, n_features_in_)`` (each
+        feature centred and divided by its standard deviation; the library
+        adds the de-standardisation), e.g. :class:`~skvdae.nn.ConvDecoder`
+        for images. Its shapes are checked when it is built. A model file
+        names the factory; load it with ``load_model(path,
+        custom_objects={name: decoder})`` unless it is one of
+        :mod:`skvdae.nn`'s.
+    decoder_params : dict or None, default=None
+        Keyword arguments of ``decoder``, e.g. ``{"image_shape": (1, 28, 28)}``.
+    covariance_network : None, torch.nn.Module subclass or callable, default=None
+        The covariance network's body, as ``decoder``: ``None`` for an MLP with
+        ``covariance_hidden_layer_sizes``, or built as
+        ``covariance_network(D, D (D + 1) / 2, **covariance_params)``; its
+        outputs fill the lower triangle of ``L(z)``.
+    covariance_params : dict or None, default=None
+        Keyword arguments of ``covariance_network``.
     decoder_hidden_layer_sizes : tuple of int, default=(64, 64)
-        Hidden layers of the decoder ``g``.
+        Hidden layers of the default decoder ``g``.
     covariance_hidden_layer_sizes : tuple of int, default=(32, 32)
-        Hidden layers of the covariance network.
+        Hidden layers of the default covariance network.
     activation : {'tanh', 'relu', 'silu', 'softplus'}, default='tanh'
-        Activation of both networks.
+        Activation of both default networks.
     batch_size : int, default=512
         Training points per step; the landing points are searched within it.
     max_iter : int, default=2000
@@ -233,6 +256,10 @@ class VDAESampler(
             StrOptions({"auto"}),
             Interval(Real, 0, None, closed="neither"),
         ],
+        "decoder": [None, callable],
+        "decoder_params": [None, dict],
+        "covariance_network": [None, callable],
+        "covariance_params": [None, dict],
         "decoder_hidden_layer_sizes": LAYER_SIZES,
         "covariance_hidden_layer_sizes": LAYER_SIZES,
         **SHARED_CONSTRAINTS,
@@ -246,6 +273,10 @@ class VDAESampler(
         covariance_scale="auto",
         noise_variance="auto",
         decoder_variance="local",
+        decoder=None,
+        decoder_params=None,
+        covariance_network=None,
+        covariance_params=None,
         decoder_hidden_layer_sizes=(64, 64),
         covariance_hidden_layer_sizes=(32, 32),
         activation="tanh",
@@ -263,6 +294,10 @@ class VDAESampler(
         self.covariance_scale = covariance_scale
         self.noise_variance = noise_variance
         self.decoder_variance = decoder_variance
+        self.decoder = decoder
+        self.decoder_params = decoder_params
+        self.covariance_network = covariance_network
+        self.covariance_params = covariance_params
         self.decoder_hidden_layer_sizes = decoder_hidden_layer_sizes
         self.covariance_hidden_layer_sizes = covariance_hidden_layer_sizes
         self.activation = activation
@@ -299,6 +334,13 @@ class VDAESampler(
         covariance_sizes = check_layer_sizes(
             self.covariance_hidden_layer_sizes, "covariance_hidden_layer_sizes"
         )
+        for factory, params in (
+            ("decoder", "decoder_params"),
+            ("covariance_network", "covariance_params"),
+        ):
+            check_module_params(
+                getattr(self, params), params, getattr(self, factory), factory
+            )
         device = resolve_device(self.device)
         random_state = check_private_random_state(self.random_state)
         context = open_fit_context(self, max_subtasks=2)
@@ -352,6 +394,10 @@ class VDAESampler(
             covariance_hidden_layer_sizes=covariance_sizes,
             activation=self.activation,
             seed=seed,
+            decoder=self.decoder,
+            decoder_params=self.decoder_params,
+            covariance_network=self.covariance_network,
+            covariance_params=self.covariance_params,
         )
         self._initial_covariance_network = inference_copy(covariance)
         training = subtask(context, "vdae", self.max_iter)

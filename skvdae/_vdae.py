@@ -19,9 +19,12 @@ import torch
 
 from .graph import NeighborIndex
 from .nn import (
+    MLP,
     CholeskyNetwork,
     Decoder,
     StepSchedule,
+    build_module,
+    check_module_params,
     fit_minibatches,
     make_generator,
     seeded_torch,
@@ -129,9 +132,10 @@ def local_second_moments(neighbourhoods, Z_query, ridge, labels=None):
 def auto_noise_variance(X, neighbourhoods):
     """The ``noise_variance='auto'`` rule for the decoder's likelihood.
 
-    The mean squared data-space distance between each training point and its
-    nearest neighbours in the latent space, the typical size of one walk step
-    in the data; the total data variance when that is zero.
+    A variance per coordinate: the mean squared data-space distance between
+    each training point and its nearest neighbours in the latent space (the
+    typical size of one walk step in the data), divided by the number of
+    features; the mean variance of the features when that is zero.
     """
     spread = 0.0
     count = 0
@@ -139,10 +143,10 @@ def auto_noise_variance(X, neighbourhoods):
     for rows, neighbors in neighbourhoods.groups(Z, neighbourhoods.labels):
         spread += np.square(X[neighbors] - X[rows, None, :]).sum()
         count += neighbors.size
-    noise_variance = spread / max(count, 1)
+    noise_variance = spread / max(count, 1) / X.shape[1]
     if noise_variance > 0.0:
         return float(noise_variance)
-    return float(max(X.var(axis=0).sum(), 1e-12))
+    return float(max(X.var(axis=0).mean(), 1e-12))
 
 
 def auto_covariance_scale(sigma_trace, Z, labels):
@@ -225,14 +229,43 @@ def build_networks(
     covariance_hidden_layer_sizes,
     activation,
     seed,
+    decoder=None,
+    decoder_params=None,
+    covariance_network=None,
+    covariance_params=None,
 ):
-    """Initialise the decoder and the covariance network (float32, CPU)."""
+    """Initialise the decoder and the covariance network (float32, CPU).
+
+    ``decoder`` and ``covariance_network`` are the sampler's parameters:
+    ``None`` for an :class:`~skvdae.nn.MLP` of the given hidden layers, or a
+    factory called as ``factory(n_inputs, n_outputs, **params)``.
+    """
     tiny = np.finfo(np.float32).tiny
     latent_mean = Z.mean(axis=0)
     latent_scale = np.maximum(Z.std(axis=0), tiny)
     as32 = np.float32
     data_mean, data_scale = data_standardization(X)
+    n_latent, n_features = Z.shape[1], X.shape[1]
+    n_factor = n_latent * (n_latent + 1) // 2
     with seeded_torch(seed):
+        decoder_body = _body(
+            decoder,
+            decoder_params,
+            n_latent,
+            n_features,
+            decoder_hidden_layer_sizes,
+            activation,
+            ("decoder", "decoder_params"),
+        )
+        covariance_body = _body(
+            covariance_network,
+            covariance_params,
+            n_latent,
+            n_factor,
+            covariance_hidden_layer_sizes,
+            activation,
+            ("covariance_network", "covariance_params"),
+        )
         # The data's statistics stay float64: training works in standardised
         # units (Decoder.forward_standardized), whatever the data's scale.
         decoder = Decoder(
@@ -240,17 +273,30 @@ def build_networks(
             latent_scale.astype(as32),
             data_mean,
             data_scale,
-            decoder_hidden_layer_sizes,
-            activation,
+            decoder_body,
         )
         covariance = CholeskyNetwork(
             latent_mean.astype(as32),
             latent_scale.astype(as32),
             step_scale.astype(as32),
-            covariance_hidden_layer_sizes,
-            activation,
+            covariance_body,
         )
     return decoder, covariance
+
+
+def _body(factory, params, n_inputs, n_outputs, sizes, activation, names):
+    """The default MLP, or ``factory(n_inputs, n_outputs, **params)`` checked."""
+    if factory is None:
+        return MLP(n_inputs, n_outputs, sizes, activation)
+    name, params_name = names
+    return build_module(
+        factory,
+        n_inputs,
+        n_outputs,
+        check_module_params(params, params_name),
+        name=name,
+        params_name=params_name,
+    )
 
 
 class _Joint(torch.nn.Module):

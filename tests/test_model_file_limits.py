@@ -112,7 +112,7 @@ def test_declared_wide_layers_are_refused_without_allocating_them(sampler, tmp_p
 
     def wide(manifest):
         architecture = manifest["estimator"]["networks"]["decoder_"]["architecture"]
-        architecture["hidden_layer_sizes"] = [100_000, 100_000]  # 80 GB in float64
+        architecture["body"]["hidden_layer_sizes"] = [100_000, 100_000]  # 80 GB
         return manifest
 
     with pytest.raises(ModelFileError, match="do not fit the recorded architecture"):
@@ -187,7 +187,7 @@ class ShiftedDecoder(torch.nn.Module):
     def __init__(self, n_inputs, n_outputs, width=8):
         super().__init__()
         self.width = width
-        self.mlp = MLP(n_inputs, (width,), n_outputs)
+        self.mlp = MLP(n_inputs, n_outputs, (width,))
         self.shift = torch.nn.Parameter(torch.zeros(n_outputs))
 
     def forward(self, z):

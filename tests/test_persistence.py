@@ -293,9 +293,8 @@ def test_wrong_network_architecture(sampler, tmp_path):
     path = sampler.save(tmp_path / "m.skvdae")
 
     def manifest(m):
-        m["estimator"]["networks"]["decoder_"]["architecture"]["hidden_layer_sizes"] = [
-            3
-        ]
+        architecture = m["estimator"]["networks"]["decoder_"]["architecture"]
+        architecture["body"]["hidden_layer_sizes"] = [3]
         return m
 
     out = _rewrite(path, tmp_path / "arch.skvdae", manifest=manifest)

@@ -23,6 +23,8 @@ from skvdae.nn import (
     BUILTIN_MODULES,
     MLP,
     CholeskyNetwork,
+    ConvDecoder,
+    ConvEncoder,
     Decoder,
     DiffusionNetwork,
 )
@@ -205,11 +207,23 @@ def test_gaussian_kl_matches_torch_distributions():
 @pytest.mark.parametrize(
     "module",
     [
-        MLP(3, (8, 4), 2, "relu"),
-        MLP(3, (5,), None),
-        DiffusionNetwork(torch.zeros(3), torch.tensor(2.0), (8, 8), 4, "silu"),
-        Decoder(torch.zeros(2), torch.ones(2), torch.zeros(5), torch.ones(5), (6,)),
-        CholeskyNetwork(torch.zeros(3), torch.ones(3), torch.ones(3), (7,), "tanh"),
+        MLP(3, 2, (8, 4), "relu"),
+        MLP(3, None, (5,)),
+        DiffusionNetwork(
+            torch.zeros(3), torch.tensor(2.0), MLP(3, None, (8, 8), "silu"), 8, 4
+        ),
+        Decoder(
+            torch.zeros(2),
+            torch.ones(2),
+            torch.zeros(5),
+            torch.ones(5),
+            MLP(2, 5, (6,)),
+        ),
+        CholeskyNetwork(
+            torch.zeros(3), torch.ones(3), torch.ones(3), MLP(3, 6, (7,), "tanh")
+        ),
+        ConvEncoder(48, 5, image_shape=(3, 4, 4), channels=(2,), hidden_size=6),
+        ConvDecoder(2, 48, image_shape=(3, 4, 4), channels=(4, 2), hidden_size=6),
     ],
     ids=lambda m: type(m).__name__,
 )
@@ -224,7 +238,7 @@ def test_modules_rebuild_from_their_config(module):
 
 
 def test_module_config_errors_are_value_errors():
-    config = MLP(3, (8,), 2).get_config()
+    config = MLP(3, 2, (8,)).get_config()
     for key, value in (
         ("n_inputs", 0),
         ("hidden_layer_sizes", [8.5]),
@@ -233,7 +247,7 @@ def test_module_config_errors_are_value_errors():
         with pytest.raises(ValueError, match=key):
             MLP.from_config({**config, key: value})
     cholesky = CholeskyNetwork(
-        torch.zeros(3), torch.ones(3), torch.ones(3), (7,)
+        torch.zeros(3), torch.ones(3), torch.ones(3), MLP(3, 6, (7,))
     ).get_config()
     with pytest.raises(ValueError, match="outputs"):
         CholeskyNetwork.from_config({**cholesky, "n_outputs": 5})

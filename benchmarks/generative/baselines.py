@@ -79,7 +79,7 @@ def make_mlp(n_inputs, n_outputs, hidden_layer_sizes=(512,), activation="tanh"):
         ``Linear -> activation`` per hidden layer, then a final ``Linear``,
         in float32.
     """
-    return MLP(n_inputs, tuple(hidden_layer_sizes), n_outputs, activation).to(_DTYPE)
+    return MLP(n_inputs, n_outputs, tuple(hidden_layer_sizes), activation).to(_DTYPE)
 
 
 def train_loop(

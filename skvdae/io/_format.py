@@ -33,6 +33,7 @@ device, which allocates nothing) against its stored weights. Every failure is a
 :class:`ModelFileError`.
 """
 
+import inspect
 import io
 import json
 import os
@@ -47,6 +48,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._version import __version__
 from ..graph import HNSWNeighbors
 from ..nn import BUILTIN_MODULES
+from ..nn._factory import UnknownFactoryError, factory_name
 
 FORMAT_NAME = "skvdae-model"
 FORMAT_VERSION = 1
@@ -192,11 +194,13 @@ def load_model(path, custom_objects=None):
     path : str or path-like
         A model file.
     custom_objects : dict or None, default=None
-        ``{"ClassName": cls}`` for the networks of your own module classes
-        that the file holds (they need ``get_config`` / ``from_config``). A
-        class is never imported by a name read from the file: one that is
-        neither built in nor given here is a :class:`ModelFileError` naming
-        it.
+        ``{"name": factory}`` for the networks built from your own factories
+        (the ``network``, ``decoder`` or ``covariance_network`` parameter: a
+        ``torch.nn.Module`` subclass or a function, under its ``__name__``),
+        and for modules of your own classes with ``get_config`` /
+        ``from_config``. A factory is never imported by a name read from the
+        file: one that is neither built in nor given here is a
+        :class:`ModelFileError` naming it.
 
     Returns
     -------
@@ -239,11 +243,18 @@ def load_model(path, custom_objects=None):
             f"{path!r} is not a skvdae model file (not a zip archive)."
         )
     modules = dict(BUILTIN_MODULES)
+    if custom_objects is not None and not isinstance(custom_objects, dict):
+        raise TypeError(
+            f"custom_objects must be a dict of names to factories, got "
+            f"{custom_objects!r}."
+        )
     for name, cls in (custom_objects or {}).items():
-        if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+        if not callable(cls) or (
+            isinstance(cls, type) and not issubclass(cls, torch.nn.Module)
+        ):
             raise TypeError(
-                f"custom_objects[{name!r}] must be a torch.nn.Module subclass, "
-                f"got {cls!r}."
+                f"custom_objects[{name!r}] must be a torch.nn.Module subclass or "
+                f"a function returning a module, got {cls!r}."
             )
         modules[name] = cls
     try:
@@ -308,10 +319,19 @@ class _Writer:
         state = {
             k: v.detach().to("cpu").clone() for k, v in module.state_dict().items()
         }
+        architecture = {"class": kind, **module.get_config()}
+        try:
+            json.dumps(architecture)
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"Cannot save the network {key!r}: its architecture holds a value "
+                f"that is not JSON ({error}); a network parameter's *_params may "
+                "hold numbers, strings, booleans, None, lists, tuples and dicts."
+            ) from error
         buffer = io.BytesIO()
         torch.save(state, buffer)
         self.weights[name] = buffer.getvalue()
-        return {"file": name, "architecture": {"class": kind, **module.get_config()}}
+        return {"file": name, "architecture": architecture}
 
 
 def _encode(value, name):
@@ -337,6 +357,8 @@ def _encode(value, name):
                 "cached_gaussian": float(cached),
             }
         }
+    if _is_factory(value):
+        return {"__factory__": factory_name(value)}
     if _ESTIMATORS.get(type(value).__name__) is type(value) or _PARAMETER_CLASSES.get(
         type(value).__name__
     ) is type(value):
@@ -350,6 +372,13 @@ def _encode(value, name):
         f"Cannot save the parameter {name}={value!r} of type {type(value).__name__} "
         "in a skvdae model file."
     )
+
+
+def _is_factory(value):
+    """A network parameter's value: a module class or a function."""
+    if isinstance(value, type):
+        return issubclass(value, torch.nn.Module)
+    return inspect.isfunction(value) or inspect.isbuiltin(value)
 
 
 # --------------------------------------------------------------------- reading
@@ -508,10 +537,15 @@ class _Reader:
         config = {k: v for k, v in architecture.items() if k != "class"}
         # On the meta device nothing is allocated: a declared 8000-wide layer
         # costs nothing until its shape is compared with the stored weights.
+        extra = {}
+        if "modules" in inspect.signature(cls.from_config).parameters:
+            extra["modules"] = self.modules
         try:
             with torch.device("meta"), torch.random.fork_rng(devices=[]):
-                module = cls.from_config(config)
-        except (ValueError, TypeError, KeyError) as error:
+                module = cls.from_config(config, **extra)
+        except UnknownFactoryError as error:
+            raise self.error(_unknown_factory(error.name, what)) from error
+        except Exception as error:  # a user's factory may raise anything
             raise self.error(
                 f"records an invalid network {what!r}: {architecture!r} ({error})."
             ) from error
@@ -560,7 +594,7 @@ class _Reader:
                 f"The model file holds an unknown estimator class {name!r}; this "
                 f"skvdae ({__version__}) knows {', '.join(sorted(_ESTIMATORS))}."
             )
-        estimator = cls(**_decode_params(entry.get("params"), cls))
+        estimator = cls(**_decode_params(entry.get("params"), cls, self.modules))
         try:
             estimator._validate_params()
         except ValueError as error:
@@ -653,15 +687,32 @@ def _get(mapping, key, kind, what):
     return value
 
 
-def _decode(value):
+def _unknown_factory(name, what):
+    return (
+        f"the {what!r} is built by {name!r}, which is not built into skvdae; "
+        f"pass it as load_model(path, custom_objects={{{name!r}: {name}}})."
+    )
+
+
+def _decode(value, modules=None):
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [_decode(v, modules) for v in value]
     if not isinstance(value, dict):
         return value
     if "__tuple__" in value:
-        return tuple(_decode(v) for v in value["__tuple__"])
+        return tuple(_decode(v, modules) for v in value["__tuple__"])
     if "__dict__" in value and isinstance(value["__dict__"], dict):
-        return {k: _decode(v) for k, v in value["__dict__"].items()}
+        return {k: _decode(v, modules) for k, v in value["__dict__"].items()}
+    if "__factory__" in value:
+        name = value["__factory__"]
+        factory = (modules or {}).get(name) if isinstance(name, str) else None
+        if factory is None:
+            raise ModelFileError(
+                f"The model file's parameters name the network factory {name!r}, "
+                "which is not built into skvdae; pass it as load_model(path, "
+                f"custom_objects={{{name!r}: {name}}})."
+            )
+        return factory
     if "__random_state__" in value:
         state = value["__random_state__"]
         try:
@@ -688,11 +739,11 @@ def _decode(value):
                 "The model file holds an unknown estimator class "
                 f"{value['__estimator__']!r}."
             )
-        return cls(**_decode_params(value.get("params"), cls))
+        return cls(**_decode_params(value.get("params"), cls, modules))
     raise ModelFileError(f"Unknown parameter encoding in the manifest: {value!r}.")
 
 
-def _decode_params(params, cls):
+def _decode_params(params, cls, modules=None):
     if not isinstance(params, dict):
         raise ModelFileError("The model file's manifest lacks the parameters.")
     params = dict(params)
@@ -706,4 +757,4 @@ def _decode_params(params, cls):
         raise ModelFileError(
             f"The model file sets unknown {cls.__name__} parameters {sorted(unknown)}."
         )
-    return {name: _decode(value) for name, value in params.items()}
+    return {name: _decode(value, modules) for name, value in params.items()}

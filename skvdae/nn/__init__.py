@@ -1,9 +1,16 @@
 """Torch building blocks: the built-in modules and the one training loop.
 
-- Modules: :class:`MLP`, :class:`DiffusionNetwork` (SpectralNet's network),
-  :class:`Decoder` and :class:`CholeskyNetwork` (the VDAE's networks). Each
-  describes its architecture with ``get_config()`` and is rebuilt with
-  ``from_config(config)``, which is how safe model files store them.
+- Modules for the estimators' network parameters, each built as
+  ``factory(n_inputs, n_outputs, **params)``: :class:`MLP` (the default),
+  :class:`ConvEncoder` (the embedder's ``network`` for images) and
+  :class:`ConvDecoder` (the sampler's ``decoder`` for images). Any
+  ``torch.nn.Module`` subclass or function with that signature works too; see
+  the user guide's "Bring your own network".
+- The wrappers the estimators put around them: :class:`DiffusionNetwork`
+  (SpectralNet's network), :class:`Decoder` and :class:`CholeskyNetwork` (the
+  VDAE's networks). Each describes its architecture with ``get_config()`` and
+  is rebuilt with ``from_config(config)``, which is how safe model files
+  store them.
 - Training: :func:`fit_minibatches`, shared by SpectralNet, the VDAE and the
   benchmark's baselines, with :class:`ConstantSchedule` and
   :class:`StepSchedule` learning rates, one divergence policy and optional
@@ -12,9 +19,13 @@
   :func:`seed_from`.
 """
 
+from ._activations import ACTIVATIONS as ACTIVATIONS
 from ._callbacks import CallbackSupportMixin as CallbackSupportMixin
 from ._callbacks import FitProgress
-from ._modules import ACTIVATIONS as ACTIVATIONS
+from ._conv import ConvDecoder, ConvEncoder
+from ._factory import build_module as build_module
+from ._factory import check_factory as check_factory
+from ._factory import check_module_params as check_module_params
 from ._modules import BUILTIN_MODULES as BUILTIN_MODULES
 from ._modules import (
     MLP,
@@ -44,6 +55,8 @@ __all__ = [
     "MLP",
     "CholeskyNetwork",
     "ConstantSchedule",
+    "ConvDecoder",
+    "ConvEncoder",
     "Decoder",
     "DiffusionNetwork",
     "FitProgress",

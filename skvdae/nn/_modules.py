@@ -12,12 +12,9 @@ from numbers import Integral, Real
 import torch
 from torch import nn
 
-ACTIVATIONS = {
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-    "silu": nn.SiLU,
-    "softplus": nn.Softplus,
-}
+from ._activations import ACTIVATIONS
+from ._conv import ConvDecoder, ConvEncoder
+from ._factory import module_from_spec, module_spec
 
 
 def _check_config(config, required):
@@ -53,38 +50,22 @@ def _check_config(config, required):
     return values
 
 
-# The configuration entries of a module built around one MLP.
-_NETWORK_KEYS = {
-    "n_inputs": "count",
-    "hidden_layer_sizes": "sizes",
-    "n_outputs": "count",
-    "activation": "activation",
-}
-
-
-def _network_config(module, mlp, n_outputs):
-    """The configuration of a module around ``mlp`` (see ``_NETWORK_KEYS``)."""
-    return {
-        "n_inputs": mlp.n_inputs,
-        "hidden_layer_sizes": list(mlp.hidden_layer_sizes),
-        "n_outputs": n_outputs,
-        "activation": mlp.activation,
-        "standardize_shapes": _standardize_shapes(module),
-    }
-
-
 class MLP(nn.Sequential):
     """Fully connected layers with an activation after each hidden layer.
+
+    The arguments follow the convention of every network parameter of the
+    estimators, ``factory(n_inputs, n_outputs, **params)``: ``MLP`` can be
+    passed as ``decoder=MLP, decoder_params={"hidden_layer_sizes": (256,)}``.
 
     Parameters
     ----------
     n_inputs : int
         Input width.
-    hidden_layer_sizes : sequence of int
-        Width of each hidden layer.
     n_outputs : int or None, default=None
         Width of a final linear layer; ``None`` ends on the last hidden layer
         (its activation included), which makes the module a feature map.
+    hidden_layer_sizes : sequence of int, default=(64, 64)
+        Width of each hidden layer.
     activation : {'tanh', 'relu', 'silu', 'softplus'}, default='tanh'
         Activation after each hidden layer.
 
@@ -92,14 +73,20 @@ class MLP(nn.Sequential):
     --------
     >>> import torch
     >>> from skvdae.nn import MLP
-    >>> mlp = MLP(3, (16, 16), 2)
+    >>> mlp = MLP(3, 2, hidden_layer_sizes=(16, 16))
     >>> mlp(torch.zeros(5, 3)).shape
     torch.Size([5, 2])
     >>> MLP.from_config(mlp.get_config())(torch.zeros(1, 3)).shape
     torch.Size([1, 2])
     """
 
-    def __init__(self, n_inputs, hidden_layer_sizes, n_outputs=None, activation="tanh"):
+    def __init__(
+        self, n_inputs, n_outputs=None, hidden_layer_sizes=(64, 64), activation="tanh"
+    ):
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
+            )
         layers = []
         width = n_inputs
         for size in hidden_layer_sizes:
@@ -138,8 +125,8 @@ class MLP(nn.Sequential):
             _check_config(config, {"n_outputs": "count"})
         return cls(
             values["n_inputs"],
-            values["hidden_layer_sizes"],
             n_outputs,
+            values["hidden_layer_sizes"],
             values["activation"],
         )
 
@@ -175,39 +162,72 @@ def _ones(shape):
     return torch.ones(shape)
 
 
+def _body_config(module, body, n_inputs, n_outputs):
+    """The configuration of a wrapper around ``body``: widths and body spec."""
+    return {
+        "n_inputs": int(n_inputs),
+        "n_outputs": int(n_outputs),
+        "body": module_spec(body),
+        "standardize_shapes": _standardize_shapes(module),
+    }
+
+
+def _body_from_config(config, modules, n_inputs, n_outputs):
+    """The body a wrapper's configuration describes.
+
+    Files written before networks became parameters describe an MLP by
+    ``hidden_layer_sizes`` and ``activation`` instead of a ``body``.
+    """
+    if "body" not in config:
+        values = _check_config(
+            config, {"hidden_layer_sizes": "sizes", "activation": "activation"}
+        )
+        return MLP(
+            n_inputs, n_outputs, values["hidden_layer_sizes"], values["activation"]
+        )
+    legacy = {"hidden_layer_sizes", "activation"} & set(config)
+    if legacy:
+        raise ValueError(f"a configuration with a body has no {sorted(legacy)}")
+    registry = BUILTIN_MODULES if modules is None else modules
+    return module_from_spec(config["body"], registry)
+
+
 class DiffusionNetwork(nn.Module):
-    """``x -> head(features(x))``: SpectralNet's network.
+    """``x -> head(features(standardize(x)))``: SpectralNet's network.
 
     During training the head has one output per wanted eigenvector (the constant
     included); after training it is replaced by the Rayleigh-Ritz map from the
-    last hidden layer to the diffusion coordinates, so that the network's output
-    *is* the diffusion map.
+    feature map's output to the diffusion coordinates, so that the network's
+    output *is* the diffusion map.
 
     Parameters
     ----------
     mean, scale : array-like
         Input standardisation.
-    hidden_layer_sizes : sequence of int
-        Hidden layers of the feature map (at least one).
+    features : torch.nn.Module
+        The feature map, from ``(n, n_inputs)`` to ``(n, n_features)``: by
+        default an :class:`MLP` without output layer, or the module built from
+        the embedder's ``network`` parameter.
+    n_features : int
+        Width of the feature map's output.
     n_outputs : int
         Width of the linear head.
-    activation : str, default='tanh'
-        Activation of the hidden layers.
 
     Examples
     --------
     >>> import torch
-    >>> from skvdae.nn import DiffusionNetwork
-    >>> network = DiffusionNetwork(torch.zeros(3), 1.0, (8,), 2)
+    >>> from skvdae.nn import MLP, DiffusionNetwork
+    >>> features = MLP(3, None, (8,))
+    >>> network = DiffusionNetwork(torch.zeros(3), 1.0, features, 8, 2)
     >>> network(torch.zeros(4, 3)).shape
     torch.Size([4, 2])
     """
 
-    def __init__(self, mean, scale, hidden_layer_sizes, n_outputs, activation="tanh"):
+    def __init__(self, mean, scale, features, n_features, n_outputs):
         super().__init__()
         self.standardize = Standardize(mean, scale)
-        self.features = MLP(len(mean), hidden_layer_sizes, None, activation)
-        self.head = nn.Linear(hidden_layer_sizes[-1], n_outputs)
+        self.features = features
+        self.head = nn.Linear(n_features, n_outputs)
 
     def forward(self, x):
         return self.head(self.features(self.standardize(x)))
@@ -221,7 +241,7 @@ class DiffusionNetwork(nn.Module):
         return self.head(self.features(x))
 
     def embed_features(self, x):
-        """The last hidden layer, the space the final head is a linear map of."""
+        """The feature map's output, the space the final head is a linear map of."""
         return self.features(self.standardize(x))
 
     def set_head(self, weight, bias):
@@ -242,27 +262,46 @@ class DiffusionNetwork(nn.Module):
 
     def get_config(self):
         """The arguments that rebuild this module (JSON-serialisable)."""
-        return _network_config(self, self.features, self.head.out_features)
+        return {
+            "n_inputs": int(self.standardize.mean.shape[0]),
+            "n_features": int(self.head.in_features),
+            "n_outputs": int(self.head.out_features),
+            "features": module_spec(self.features),
+            "standardize_shapes": _standardize_shapes(self),
+        }
 
     @classmethod
-    def from_config(cls, config):
-        """An untrained module of the architecture ``config`` describes."""
-        values = _check_config(config, _NETWORK_KEYS)
-        if not values["hidden_layer_sizes"]:
-            raise ValueError("a DiffusionNetwork needs at least one hidden layer")
+    def from_config(cls, config, modules=None):
+        """An untrained module of the architecture ``config`` describes.
+
+        ``modules`` (``{name: factory}``) resolves the feature map's factory;
+        the built-in modules by default.
+        """
+        values = _check_config(config, {"n_inputs": "count", "n_outputs": "count"})
+        n_inputs = values["n_inputs"]
+        if "features" in config:
+            n_features = _check_config(config, {"n_features": "count"})["n_features"]
+            registry = BUILTIN_MODULES if modules is None else modules
+            features = module_from_spec(config["features"], registry)
+        else:  # files written before networks became parameters
+            sizes = _check_config(config, {"hidden_layer_sizes": "sizes"})
+            if not sizes["hidden_layer_sizes"]:
+                raise ValueError("a DiffusionNetwork needs at least one hidden layer")
+            activation = _check_config(config, {"activation": "activation"})
+            n_features = sizes["hidden_layer_sizes"][-1]
+            features = MLP(
+                n_inputs, None, sizes["hidden_layer_sizes"], activation["activation"]
+            )
         shapes = config.get("standardize_shapes", {})
-        scale_shape = shapes.get("standardize.scale", [values["n_inputs"]])
-        if not isinstance(scale_shape, list) or scale_shape not in (
-            [],
-            [values["n_inputs"]],
-        ):
+        scale_shape = shapes.get("standardize.scale", [n_inputs])
+        if not isinstance(scale_shape, list) or scale_shape not in ([], [n_inputs]):
             raise ValueError(f"invalid standardize_shapes: {shapes!r}")
         return cls(
-            torch.zeros(values["n_inputs"]),
+            torch.zeros(n_inputs),
             _ones(scale_shape),
-            values["hidden_layer_sizes"],
+            features,
+            n_features,
             values["n_outputs"],
-            values["activation"],
         )
 
 
@@ -275,31 +314,26 @@ class Decoder(nn.Module):
         Standardisation of the latent input.
     data_mean, data_scale : array-like
         De-standardisation of the output.
-    hidden_layer_sizes : sequence of int
-    activation : str, default='tanh'
+    mlp : torch.nn.Module
+        The network from ``(n, n_latent)`` to ``(n, n_features)``, in
+        standardised units: an :class:`MLP` by default, or the module built
+        from the sampler's ``decoder`` parameter (the attribute keeps the name
+        ``mlp`` so that older model files load).
 
     Examples
     --------
     >>> import torch
-    >>> from skvdae.nn import Decoder
+    >>> from skvdae.nn import MLP, Decoder
     >>> mean, scale = torch.zeros(2), torch.ones(2)
-    >>> decoder = Decoder(mean, scale, torch.zeros(3), torch.ones(3), (8,))
+    >>> decoder = Decoder(mean, scale, torch.zeros(3), torch.ones(3), MLP(2, 3, (8,)))
     >>> decoder(torch.zeros(5, 2)).shape
     torch.Size([5, 3])
     """
 
-    def __init__(
-        self,
-        latent_mean,
-        latent_scale,
-        data_mean,
-        data_scale,
-        hidden_layer_sizes,
-        activation="tanh",
-    ):
+    def __init__(self, latent_mean, latent_scale, data_mean, data_scale, mlp):
         super().__init__()
         self.standardize = Standardize(latent_mean, latent_scale)
-        self.mlp = MLP(len(latent_mean), hidden_layer_sizes, len(data_mean), activation)
+        self.mlp = mlp
         self.register_buffer("data_mean", torch.as_tensor(data_mean))
         self.register_buffer("data_scale", torch.as_tensor(data_scale))
 
@@ -316,20 +350,25 @@ class Decoder(nn.Module):
 
     def get_config(self):
         """The arguments that rebuild this module (JSON-serialisable)."""
-        return _network_config(self, self.mlp, self.mlp.n_outputs)
+        return _body_config(
+            self, self.mlp, self.standardize.mean.shape[0], self.data_mean.shape[0]
+        )
 
     @classmethod
-    def from_config(cls, config):
-        """An untrained module of the architecture ``config`` describes."""
-        values = _check_config(config, _NETWORK_KEYS)
+    def from_config(cls, config, modules=None):
+        """An untrained module of the architecture ``config`` describes.
+
+        ``modules`` (``{name: factory}``) resolves the network's factory; the
+        built-in modules by default.
+        """
+        values = _check_config(config, {"n_inputs": "count", "n_outputs": "count"})
         n_inputs, n_outputs = values["n_inputs"], values["n_outputs"]
         return cls(
             torch.zeros(n_inputs),
             _ones([n_inputs]),
             torch.zeros(n_outputs),
             _ones([n_outputs]),
-            values["hidden_layer_sizes"],
-            values["activation"],
+            _body_from_config(config, modules, n_inputs, n_outputs),
         )
 
 
@@ -347,37 +386,30 @@ class CholeskyNetwork(nn.Module):
     latent_mean, latent_scale : array-like
         Standardisation of the input.
     output_scale : array-like of shape (D,)
-    hidden_layer_sizes : sequence of int
-    activation : str, default='tanh'
+    mlp : torch.nn.Module
+        The network from ``(n, D)`` to ``(n, D (D + 1) / 2)``: an :class:`MLP`
+        by default, or the module built from the sampler's
+        ``covariance_network`` parameter.
     min_diagonal : float, default=1e-3
 
     Examples
     --------
     >>> import torch
-    >>> from skvdae.nn import CholeskyNetwork
-    >>> network = CholeskyNetwork(torch.zeros(2), torch.ones(2), torch.ones(2), (8,))
+    >>> from skvdae.nn import MLP, CholeskyNetwork
+    >>> ones = torch.ones(2)
+    >>> network = CholeskyNetwork(torch.zeros(2), ones, ones, MLP(2, 3, (8,)))
     >>> factor = network(torch.zeros(5, 2))
     >>> factor.shape, bool((torch.diagonal(factor, dim1=1, dim2=2) > 0).all())
     (torch.Size([5, 2, 2]), True)
     """
 
-    def __init__(
-        self,
-        latent_mean,
-        latent_scale,
-        output_scale,
-        hidden_layer_sizes,
-        activation="tanh",
-        min_diagonal=1e-3,
-    ):
+    def __init__(self, latent_mean, latent_scale, output_scale, mlp, min_diagonal=1e-3):
         super().__init__()
         n_latent = len(latent_mean)
         self.n_latent = n_latent
         self.min_diagonal = float(min_diagonal)
         self.standardize = Standardize(latent_mean, latent_scale)
-        self.mlp = MLP(
-            n_latent, hidden_layer_sizes, n_latent * (n_latent + 1) // 2, activation
-        )
+        self.mlp = mlp
         self.register_buffer("output_scale", torch.as_tensor(output_scale))
         rows, cols = torch.tril_indices(n_latent, n_latent)
         self.register_buffer("rows", rows)
@@ -397,13 +429,21 @@ class CholeskyNetwork(nn.Module):
 
     def get_config(self):
         """The arguments that rebuild this module (JSON-serialisable)."""
-        config = _network_config(self, self.mlp, self.mlp.n_outputs)
+        n_latent = self.n_latent
+        config = _body_config(self, self.mlp, n_latent, n_latent * (n_latent + 1) // 2)
         return {**config, "min_diagonal": self.min_diagonal}
 
     @classmethod
-    def from_config(cls, config):
-        """An untrained module of the architecture ``config`` describes."""
-        values = _check_config(config, {**_NETWORK_KEYS, "min_diagonal": "positive"})
+    def from_config(cls, config, modules=None):
+        """An untrained module of the architecture ``config`` describes.
+
+        ``modules`` (``{name: factory}``) resolves the network's factory; the
+        built-in modules by default.
+        """
+        values = _check_config(
+            config,
+            {"n_inputs": "count", "n_outputs": "count", "min_diagonal": "positive"},
+        )
         n_latent = values["n_inputs"]
         if values["n_outputs"] != n_latent * (n_latent + 1) // 2:
             raise ValueError(
@@ -414,13 +454,21 @@ class CholeskyNetwork(nn.Module):
             torch.zeros(n_latent),
             _ones([n_latent]),
             _ones([n_latent]),
-            values["hidden_layer_sizes"],
-            values["activation"],
+            _body_from_config(config, modules, n_latent, values["n_outputs"]),
             float(values["min_diagonal"]),
         )
 
 
-#: The modules that model files rebuild by name (``skvdae.io``).
+#: The modules that model files rebuild by name (``skvdae.io``), and the
+#: factories a file may name for a network parameter.
 BUILTIN_MODULES = {
-    cls.__name__: cls for cls in (MLP, DiffusionNetwork, Decoder, CholeskyNetwork)
+    cls.__name__: cls
+    for cls in (
+        MLP,
+        ConvEncoder,
+        ConvDecoder,
+        DiffusionNetwork,
+        Decoder,
+        CholeskyNetwork,
+    )
 }

@@ -22,7 +22,10 @@ import numpy as np
 import torch
 
 from ..nn import (
+    MLP,
     DiffusionNetwork,
+    build_module,
+    check_module_params,
     fit_minibatches,
     inference_copy,
     make_generator,
@@ -126,6 +129,8 @@ def train_spectralnet(
     n_outputs,
     hidden_layer_sizes,
     activation,
+    network=None,
+    network_params=None,
     batch_size,
     max_iter,
     learning_rate,
@@ -143,9 +148,21 @@ def train_spectralnet(
     rate, and after a few such restarts the fit fails loudly.
     """
     mean, scale = input_standardization(X)
+    n_features = hidden_layer_sizes[-1]
     with seeded_torch(seed):
+        if network is None:
+            features = MLP(X.shape[1], None, hidden_layer_sizes, activation)
+        else:
+            features = build_module(
+                network,
+                X.shape[1],
+                n_features,
+                check_module_params(network_params, "network_params"),
+                name="network",
+                params_name="network_params",
+            )
         network = DiffusionNetwork(
-            mean, np.float64(scale), hidden_layer_sizes, n_outputs, activation
+            mean, np.float64(scale), features, n_features, n_outputs
         )
     network = network.to(device)
     # Standardised in float64 first: data at 1e-50 or 1e50 trains as well.
@@ -232,8 +249,8 @@ class SpectralNetSolver(Solver):
 
     Parameters
     ----------
-    hidden_layer_sizes, activation, batch_size, max_iter, learning_rate,
-    device, tol, n_iter_no_change
+    hidden_layer_sizes, activation, network, network_params, batch_size,
+    max_iter, learning_rate, device, tol, n_iter_no_change
         As the parameters of :class:`~skvdae.DiffusionMapEmbedder`.
     """
 
@@ -244,6 +261,8 @@ class SpectralNetSolver(Solver):
         self,
         hidden_layer_sizes=(64, 64),
         activation="tanh",
+        network=None,
+        network_params=None,
         batch_size=2048,
         max_iter=500,
         learning_rate=3e-3,
@@ -253,6 +272,8 @@ class SpectralNetSolver(Solver):
     ):
         self.hidden_layer_sizes = [int(size) for size in hidden_layer_sizes]
         self.activation = activation
+        self.network = network
+        self.network_params = network_params
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.learning_rate = learning_rate
@@ -265,6 +286,8 @@ class SpectralNetSolver(Solver):
         names = (
             "hidden_layer_sizes",
             "activation",
+            "network",
+            "network_params",
             "batch_size",
             "max_iter",
             "learning_rate",
@@ -301,6 +324,8 @@ class SpectralNetSolver(Solver):
             n_outputs=n_components + 1,
             hidden_layer_sizes=self.hidden_layer_sizes,
             activation=self.activation,
+            network=self.network,
+            network_params=self.network_params,
             batch_size=self.batch_size,
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
