@@ -8,6 +8,7 @@ inside. Each halving or doubling of the resolution is a 4 x 4 convolution of
 stride 2 (``floor(size / 2)`` down, ``2 size`` up, cropped at the end).
 """
 
+import inspect
 import math
 from numbers import Integral
 
@@ -58,8 +59,27 @@ def _check_pixels(width, image_shape, name, side):
         )
 
 
-class _Config:
-    """``get_config`` / ``from_config`` for modules built from their arguments."""
+class _ImageModule(nn.Module):
+    """What both modules share: checked arguments, and their configuration."""
+
+    def _set_arguments(self, arguments, side):
+        """Check and store the constructor's arguments (a dict of them).
+
+        Returns ``(image_shape as (channels, height, width), channels,
+        hidden_size)``.
+        """
+        names = inspect.signature(_check_arguments).parameters
+        image_shape, channels, hidden_size = _check_arguments(
+            **{name: arguments[name] for name in names}
+        )
+        pixels = arguments["n_inputs" if side == "input" else "n_outputs"]
+        _check_pixels(pixels, image_shape, f"n_{side}s", side)
+        self.n_inputs = int(arguments["n_inputs"])
+        self.n_outputs = int(arguments["n_outputs"])
+        self.image_shape, self.channels = image_shape, channels
+        self.hidden_size, self.activation = hidden_size, arguments["activation"]
+        self.channels_last = arguments["channels_last"]
+        return image_shape, channels, hidden_size
 
     def _given_shape(self):
         """``image_shape`` as the caller gave it (channels last or first)."""
@@ -86,7 +106,7 @@ class _Config:
         return cls(**config)
 
 
-class ConvEncoder(_Config, nn.Module):
+class ConvEncoder(_ImageModule):
     """Convolutions of stride 2, then two linear layers: images to features.
 
     ``(n, C*H*W) -> (n, C, H, W) -> [conv 4x4 stride 2 -> activation] per
@@ -136,16 +156,7 @@ class ConvEncoder(_Config, nn.Module):
         channels_last=False,
     ):
         super().__init__()
-        image_shape, channels, hidden_size = _check_arguments(
-            n_inputs,
-            n_outputs,
-            image_shape,
-            channels,
-            hidden_size,
-            activation,
-            channels_last,
-        )
-        _check_pixels(n_inputs, image_shape, "n_inputs", "input")
+        image_shape, channels, hidden_size = self._set_arguments(locals(), "input")
         height, width = image_shape[1:]
         layers = []
         previous = image_shape[0]
@@ -168,10 +179,6 @@ class ConvEncoder(_Config, nn.Module):
             ACTIVATIONS[activation](),
             nn.Linear(hidden_size, n_outputs),
         )
-        self.n_inputs, self.n_outputs = int(n_inputs), int(n_outputs)
-        self.image_shape, self.channels = image_shape, channels
-        self.hidden_size, self.activation = hidden_size, activation
-        self.channels_last = channels_last
 
     def forward(self, x):
         if self.channels_last:
@@ -182,7 +189,7 @@ class ConvEncoder(_Config, nn.Module):
         return self.head(self.convolutions(images))
 
 
-class ConvDecoder(_Config, nn.Module):
+class ConvDecoder(_ImageModule):
     """Two linear layers, then transposed convolutions of stride 2: codes to images.
 
     ``(n, n_inputs) -> linear(hidden_size) -> activation -> linear -> activation
@@ -205,8 +212,10 @@ class ConvDecoder(_Config, nn.Module):
         Channels entering each transposed convolution; each doubles the
         resolution. The defaults train a VDAE decoder on MNIST in about three
         minutes on two CPU cores; widen them on a GPU.
-    hidden_size : int, default=128
-        Width of the hidden linear layer.
+    hidden_size : int, default=512
+        Width of the hidden linear layer (cheap next to the convolutions: on
+        MNIST 512 rather than 128 took the training reconstruction error
+        from 0.34 to 0.29 for 10% more time).
     activation : {'relu', 'tanh', 'silu', 'softplus'}, default='relu'
     channels_last : bool, default=False
         Rows hold ``(height, width, channels)`` images (RGB last, as
@@ -228,21 +237,12 @@ class ConvDecoder(_Config, nn.Module):
         n_outputs,
         image_shape,
         channels=(16, 8),
-        hidden_size=128,
+        hidden_size=512,
         activation="relu",
         channels_last=False,
     ):
         super().__init__()
-        image_shape, channels, hidden_size = _check_arguments(
-            n_inputs,
-            n_outputs,
-            image_shape,
-            channels,
-            hidden_size,
-            activation,
-            channels_last,
-        )
-        _check_pixels(n_outputs, image_shape, "n_outputs", "output")
+        image_shape, channels, hidden_size = self._set_arguments(locals(), "output")
         factor = _STRIDE ** len(channels)
         self.start_shape = (
             channels[0],
@@ -264,10 +264,6 @@ class ConvDecoder(_Config, nn.Module):
             ]
         layers.append(nn.Conv2d(channels[-1], image_shape[0], 3, padding=1))
         self.convolutions = nn.Sequential(*layers)
-        self.n_inputs, self.n_outputs = int(n_inputs), int(n_outputs)
-        self.image_shape, self.channels = image_shape, channels
-        self.hidden_size, self.activation = hidden_size, activation
-        self.channels_last = channels_last
 
     def forward(self, z):
         grid = self.head(z).reshape(z.shape[0], *self.start_shape)
