@@ -23,8 +23,7 @@ from .nn import (
     CholeskyNetwork,
     Decoder,
     StepSchedule,
-    build_module,
-    check_module_params,
+    build_network,
     fit_minibatches,
     make_generator,
     seeded_torch,
@@ -248,23 +247,27 @@ def build_networks(
     n_latent, n_features = Z.shape[1], X.shape[1]
     n_factor = n_latent * (n_latent + 1) // 2
     with seeded_torch(seed):
-        decoder_body = _body(
+        decoder_body = build_network(
             decoder,
             decoder_params,
             n_latent,
             n_features,
-            decoder_hidden_layer_sizes,
-            activation,
-            ("decoder", "decoder_params"),
+            default=lambda: MLP(
+                n_latent, n_features, decoder_hidden_layer_sizes, activation
+            ),
+            name="decoder",
+            params_name="decoder_params",
         )
-        covariance_body = _body(
+        covariance_body = build_network(
             covariance_network,
             covariance_params,
             n_latent,
             n_factor,
-            covariance_hidden_layer_sizes,
-            activation,
-            ("covariance_network", "covariance_params"),
+            default=lambda: MLP(
+                n_latent, n_factor, covariance_hidden_layer_sizes, activation
+            ),
+            name="covariance_network",
+            params_name="covariance_params",
         )
         # The data's statistics stay float64: training works in standardised
         # units (Decoder.forward_standardized), whatever the data's scale.
@@ -282,21 +285,6 @@ def build_networks(
             covariance_body,
         )
     return decoder, covariance
-
-
-def _body(factory, params, n_inputs, n_outputs, sizes, activation, names):
-    """The default MLP, or ``factory(n_inputs, n_outputs, **params)`` checked."""
-    if factory is None:
-        return MLP(n_inputs, n_outputs, sizes, activation)
-    name, params_name = names
-    return build_module(
-        factory,
-        n_inputs,
-        n_outputs,
-        check_module_params(params, params_name),
-        name=name,
-        params_name=params_name,
-    )
 
 
 class _Joint(torch.nn.Module):

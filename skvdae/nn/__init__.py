@@ -24,7 +24,7 @@ from ._callbacks import CallbackSupportMixin as CallbackSupportMixin
 from ._callbacks import FitProgress
 from ._conv import ConvDecoder, ConvEncoder
 from ._factory import build_module as build_module
-from ._factory import check_factory as check_factory
+from ._factory import build_network as build_network
 from ._factory import check_module_params as check_module_params
 from ._modules import BUILTIN_MODULES as BUILTIN_MODULES
 from ._modules import (

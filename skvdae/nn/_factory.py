@@ -38,16 +38,6 @@ def factory_name(factory):
     return getattr(factory, "__name__", type(factory).__name__)
 
 
-def check_factory(factory, name):
-    """``factory`` itself, or a ``TypeError`` naming the parameter ``name``."""
-    if factory is not None and not callable(factory):
-        raise TypeError(
-            f"{name} must be None, a torch.nn.Module subclass or a callable "
-            f"returning a module, got {factory!r}."
-        )
-    return factory
-
-
 def check_module_params(params, name, factory=None, factory_parameter=None):
     """A dict of keyword arguments (``{}`` for ``None``).
 
@@ -160,6 +150,21 @@ def build_module(factory, n_inputs, n_outputs, params, *, name, params_name):
         },
     )
     return module
+
+
+def build_network(factory, params, n_inputs, n_outputs, *, default, name, params_name):
+    """An estimator's network: ``default()`` when ``factory`` is None, else
+    :func:`build_module` with ``params`` (a ``*_params`` value, None or a dict)."""
+    if factory is None:
+        return default()
+    return build_module(
+        factory,
+        n_inputs,
+        n_outputs,
+        check_module_params(params, params_name),
+        name=name,
+        params_name=params_name,
+    )
 
 
 def module_spec(module):

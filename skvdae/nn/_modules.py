@@ -172,13 +172,14 @@ def _body_config(module, body, n_inputs, n_outputs):
     }
 
 
-def _body_from_config(config, modules, n_inputs, n_outputs):
-    """The body a wrapper's configuration describes.
+def _body_from_config(config, modules, n_inputs, n_outputs, key="body"):
+    """The body (``config[key]``) a wrapper's configuration describes.
 
     Files written before networks became parameters describe an MLP by
-    ``hidden_layer_sizes`` and ``activation`` instead of a ``body``.
+    ``hidden_layer_sizes`` and ``activation`` instead (``n_outputs=None``: an
+    MLP that ends on its last hidden layer).
     """
-    if "body" not in config:
+    if key not in config:
         values = _check_config(
             config, {"hidden_layer_sizes": "sizes", "activation": "activation"}
         )
@@ -187,9 +188,9 @@ def _body_from_config(config, modules, n_inputs, n_outputs):
         )
     legacy = {"hidden_layer_sizes", "activation"} & set(config)
     if legacy:
-        raise ValueError(f"a configuration with a body has no {sorted(legacy)}")
+        raise ValueError(f"a configuration with a {key} has no {sorted(legacy)}")
     registry = BUILTIN_MODULES if modules is None else modules
-    return module_from_spec(config["body"], registry)
+    return module_from_spec(config[key], registry)
 
 
 class DiffusionNetwork(nn.Module):
@@ -281,17 +282,12 @@ class DiffusionNetwork(nn.Module):
         n_inputs = values["n_inputs"]
         if "features" in config:
             n_features = _check_config(config, {"n_features": "count"})["n_features"]
-            registry = BUILTIN_MODULES if modules is None else modules
-            features = module_from_spec(config["features"], registry)
         else:  # files written before networks became parameters
             sizes = _check_config(config, {"hidden_layer_sizes": "sizes"})
             if not sizes["hidden_layer_sizes"]:
                 raise ValueError("a DiffusionNetwork needs at least one hidden layer")
-            activation = _check_config(config, {"activation": "activation"})
             n_features = sizes["hidden_layer_sizes"][-1]
-            features = MLP(
-                n_inputs, None, sizes["hidden_layer_sizes"], activation["activation"]
-            )
+        features = _body_from_config(config, modules, n_inputs, None, "features")
         shapes = config.get("standardize_shapes", {})
         scale_shape = shapes.get("standardize.scale", [n_inputs])
         if not isinstance(scale_shape, list) or scale_shape not in ([], [n_inputs]):

@@ -24,8 +24,7 @@ import torch
 from ..nn import (
     MLP,
     DiffusionNetwork,
-    build_module,
-    check_module_params,
+    build_network,
     fit_minibatches,
     inference_copy,
     make_generator,
@@ -150,17 +149,15 @@ def train_spectralnet(
     mean, scale = input_standardization(X)
     n_features = hidden_layer_sizes[-1]
     with seeded_torch(seed):
-        if network is None:
-            features = MLP(X.shape[1], None, hidden_layer_sizes, activation)
-        else:
-            features = build_module(
-                network,
-                X.shape[1],
-                n_features,
-                check_module_params(network_params, "network_params"),
-                name="network",
-                params_name="network_params",
-            )
+        features = build_network(
+            network,
+            network_params,
+            X.shape[1],
+            n_features,
+            default=lambda: MLP(X.shape[1], None, hidden_layer_sizes, activation),
+            name="network",
+            params_name="network_params",
+        )
         network = DiffusionNetwork(
             mean, np.float64(scale), features, n_features, n_outputs
         )
