@@ -36,6 +36,7 @@ from ._vdae import (
     local_elbo,
     local_emission,
     local_second_moments,
+    residual_differences,
     target_factors,
     train_vdae,
     walk,
@@ -124,13 +125,17 @@ class VDAESampler(
         draw from a Gaussian whose mean and covariance are the local moments of
         the training data around the decoder: over the ``n_neighbors``
         training points whose codes are nearest to ``z'`` (within its
-        component), ``g(z') + mean_j r_j`` and the full covariance of the
-        ``r_j``, with ``r_j = x_j - g(psi(x_j))`` the reconstruction residuals
-        (drawn as ``k^-1/2 sum_j (r_j - mean) eta_j``, ``eta_j`` iid standard
-        normal). This restores the spread that the codes do not resolve (the
-        points of a cluster that the diffusion map sends to one code, the
-        noise around a curve), only in the directions where the data have it,
-        and removes the decoder's local bias. The walk then goes on from the
+        component), ``g(z') + mean_j r_j``, with ``r_j = x_j - g(psi(x_j))``
+        the reconstruction residuals, and the noise covariance of the ``r_j``
+        estimated from differences between neighbours, ``(1/2k) sum_j d_j
+        d_j^T`` with ``d_j = r_j - r_p(j)`` and ``p(j)`` the nearest other
+        training code (drawn as ``(2k)^-1/2 sum_j d_j eta_j``, ``eta_j`` iid
+        standard normal). This restores the spread that the codes do not
+        resolve (the points of a cluster that the diffusion map sends to one
+        code, the noise around a curve), only in the directions where the
+        data have it, and removes the decoder's local bias; a decoder error
+        that varies smoothly along the data cancels between neighbours and
+        is not emitted as noise. The walk then goes on from the
         training point where the step lands, the one whose code is nearest to
         ``z'`` (the landing rule of training), so that neither the emitted
         noise nor the decoder's error nor the encoder's extrapolation off the
@@ -434,10 +439,11 @@ class VDAESampler(
         self._train_Z = Z
         self._train_labels = labels
         self._neighbourhoods = neighbourhoods
-        if self.decoder_variance == "local":
-            self._residuals = X - predict_numpy(self.decoder_, Z)
-        else:
-            self._residuals = None
+        self._set_residuals(
+            X - predict_numpy(self.decoder_, Z)
+            if self.decoder_variance == "local"
+            else None
+        )
         close_fit_context(self, context)
         return self
 
@@ -684,6 +690,15 @@ class VDAESampler(
         """``covariance_scale_`` of the component of each code."""
         return self.covariance_scale_[self._neighbourhoods.labels_of(Z)]
 
+    def _set_residuals(self, residuals):
+        """The local emission's residuals and their neighbour differences."""
+        self._residuals = residuals
+        self._residual_differences = (
+            None
+            if residuals is None
+            else residual_differences(self._neighbourhoods, residuals)
+        )
+
     def _emission(self):
         """``(z', g(z'), generator) -> (samples, next codes)``, or None."""
         if self._residuals is None:
@@ -691,7 +706,12 @@ class VDAESampler(
 
         def emission(Z, decoded, generator):
             emitted, landing = local_emission(
-                self._neighbourhoods, self._residuals, Z, decoded, generator
+                self._neighbourhoods,
+                self._residuals,
+                self._residual_differences,
+                Z,
+                decoded,
+                generator,
             )
             return emitted, self._train_Z[landing]
 
@@ -787,10 +807,10 @@ class VDAESampler(
         self._train_X = train_X
         self._train_Z = train_Z
         self._train_labels = labels.astype(np.intp)
-        self._residuals = residuals
         self._neighbourhoods = LatentNeighbourhoods(
             train_Z, self._train_labels, n_neighbors
         )
+        self._set_residuals(residuals)
 
 
 #: A decoder variance this many times the data's largest variance per

@@ -70,6 +70,33 @@ class LatentNeighbourhoods:
         ]
         self._indices = [NeighborIndex().fit(Z[rows]) for rows in self._members]
 
+    def partners(self):
+        """Index of each training code's nearest other code in its component.
+
+        Exact copies of a code pair cyclically within their group (each with
+        the next copy), so that no single copy is everyone's partner; a code
+        alone in its component is its own partner.
+        """
+        partner = np.arange(self.Z.shape[0])
+        for component, rows in enumerate(self._members):
+            if rows.size < 2:
+                continue
+            nearest = self._indices[component].kneighbors(
+                n_neighbors=1, return_distance=False
+            )[:, 0]
+            partner[rows] = rows[nearest]
+            # Exact copies pair cyclically: each with the next, the last with
+            # the first.
+            group = np.unique(self.Z[rows], axis=0, return_inverse=True)[1]
+            order = np.argsort(group.reshape(-1), kind="stable")
+            sizes = np.bincount(group.reshape(-1))
+            size = np.repeat(sizes, sizes)
+            start = np.repeat(np.cumsum(sizes) - sizes, sizes)
+            following = start + (np.arange(rows.size) - start + 1) % size
+            copies = size > 1
+            partner[rows[order[copies]]] = rows[order[following[copies]]]
+        return partner
+
     def labels_of(self, Z_query):
         """The component of the nearest training code of each query."""
         nearest = self._nearest.kneighbors(
@@ -370,27 +397,34 @@ def train_vdae(
     return joint.decoder, joint.covariance, result
 
 
-def local_emission(neighbourhoods, residuals, Z_query, decoded, generator):
+def local_emission(neighbourhoods, residuals, differences, Z_query, decoded, generator):
     """One step's sample and landing point, from the residuals near ``z'``.
 
     Over the ``k`` nearest training codes ``z_j`` of each query's component,
     with ``r_j = x_j - g(z_j)`` the reconstruction residuals, ``r_bar`` their
-    mean and ``eta_j`` iid standard normal::
+    mean, ``d_j = r_j - r_p(j)`` the difference to the residual of ``z_j``'s
+    nearest other code (:func:`residual_differences`) and ``eta_j`` iid
+    standard normal::
 
-        x = g(z') + r_bar + (1 / sqrt(k)) sum_j (r_j - r_bar) eta_j
+        x = g(z') + r_bar + (2 k)^(-1/2) sum_j d_j eta_j
 
-    a draw from the Gaussian with the local mean and the full local covariance
-    ``(1/k) sum_j (r_j - r_bar)(r_j - r_bar)^T`` of the residuals (exactly,
-    at ``O(k m)`` cost and without a factorisation): it spreads only along
-    the directions in which the data deviate from the decoder, and it follows
-    the data if they are rotated. The landing point is the nearest of these
-    codes, the training point where the step lands (the rule the decoder was
-    trained with).
+    a draw from the Gaussian with the local mean of the residuals and the
+    covariance ``(1 / 2k) sum_j d_j d_j^T`` (exactly, at ``O(k m)`` cost and
+    without a factorisation). That covariance is the difference-based
+    estimate of the residuals' noise (Rice, 1984): for noise independent from
+    point to point ``E[d d^T] = 2 Cov``, while the part of the residuals that
+    varies smoothly with the code (the decoder's own error on noise-free
+    data) cancels between neighbours instead of being emitted as noise. The
+    spread goes only along the directions in which the data deviate from the
+    decoder, and it follows the data if they are rotated. The landing point
+    is the nearest of these codes, the training point where the step lands
+    (the rule the decoder was trained with).
 
     Parameters
     ----------
     neighbourhoods : LatentNeighbourhoods
     residuals : ndarray of shape (n_train, n_features)
+    differences : ndarray of shape (n_train, n_features)
     Z_query : ndarray of shape (n_query, D)
         The step's latent points ``z'``.
     decoded : ndarray of shape (n_query, n_features)
@@ -406,15 +440,26 @@ def local_emission(neighbourhoods, residuals, Z_query, decoded, generator):
     emitted = np.empty_like(decoded)
     landing = np.empty(Z_query.shape[0], dtype=np.intp)
     for rows, neighbors in neighbourhoods.groups(Z_query):
-        local = residuals[neighbors]
-        mean = local.mean(axis=1)
         eta = torch.randn(
             neighbors.shape, generator=generator, dtype=torch.float64
         ).numpy()
-        deviation = np.einsum("nkm,nk->nm", local - mean[:, None, :], eta)
-        emitted[rows] = decoded[rows] + mean + deviation / np.sqrt(neighbors.shape[1])
+        deviation = np.einsum("nkm,nk->nm", differences[neighbors], eta)
+        emitted[rows] = (
+            decoded[rows]
+            + residuals[neighbors].mean(axis=1)
+            + deviation / np.sqrt(2.0 * neighbors.shape[1])
+        )
         landing[rows] = neighbors[:, 0]
     return emitted, landing
+
+
+def residual_differences(neighbourhoods, residuals):
+    """``d_i = r_i - r_p(i)``, with ``p(i)`` the nearest other training code.
+
+    See :func:`local_emission`; within a component, and zero for a code
+    alone in its component.
+    """
+    return residuals - residuals[neighbourhoods.partners()]
 
 
 def walk(

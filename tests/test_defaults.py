@@ -16,6 +16,7 @@ from skvdae._vdae import (
     auto_covariance_scale,
     local_emission,
     local_second_moments,
+    residual_differences,
 )
 from skvdae.datasets import (
     gaussian_grid_centres,
@@ -272,32 +273,82 @@ def test_decoder_variance_none_returns_the_decoder_mean():
     assert local_spread == pytest.approx(GRID_SIGMA, rel=0.25)
 
 
-def test_local_emission_has_the_neighbourhood_moments():
-    """Emissions follow the residuals' full local covariance, not a per-axis one."""
+def _emit(Z, labels, residuals, query, n_draws=20000, n_neighbors=1000):
     import torch
 
+    neighbourhoods = LatentNeighbourhoods(Z, labels, n_neighbors=n_neighbors)
+    differences = residual_differences(neighbourhoods, residuals)
+    queries = np.repeat(np.atleast_2d(query), n_draws, axis=0)
+    decoded = np.zeros((n_draws, residuals.shape[1]))
+    generator = torch.Generator().manual_seed(0)
+    return local_emission(
+        neighbourhoods, residuals, differences, queries, decoded, generator
+    )
+
+
+def test_local_emission_has_the_neighbourhood_moments():
+    """Emissions follow the residuals' full local covariance, not a per-axis one."""
     rng = np.random.RandomState(0)
-    Z = np.repeat(np.eye(3), 30, axis=0)  # three clusters, constant codes
-    labels = np.repeat(np.arange(3), 30)
-    along = rng.normal(size=90)
+    size = 400
+    Z = np.repeat(np.eye(3), size, axis=0)  # three clusters, constant codes
+    labels = np.repeat(np.arange(3), size)
+    along = rng.normal(size=3 * size)
     # Residuals on the line y = x + label: a rank-one covariance.
     residuals = np.c_[along, along + labels]
-    neighbourhoods = LatentNeighbourhoods(Z, labels, n_neighbors=50)
-    queries = np.repeat(Z[[45]], 20000, axis=0)
-    decoded = np.zeros((20000, 2))
-    generator = torch.Generator().manual_seed(0)
-    emitted, landing = local_emission(
-        neighbourhoods, residuals, queries, decoded, generator
-    )
-    # k is capped at the component's 30 points: the exact cluster moments.
-    cluster = residuals[30:60]
+    emitted, landing = _emit(Z, labels, residuals, Z[size + 5])
+    # k is capped at the component's points. Identical codes pair with the
+    # next copy: the emitted covariance is (1/2k) sum_j (r_j - r_j+1)(...)^T.
+    cluster = residuals[size : 2 * size]
+    d = cluster - np.roll(cluster, -1, axis=0)
     np.testing.assert_allclose(emitted.mean(axis=0), cluster.mean(axis=0), atol=0.03)
+    np.testing.assert_allclose(np.cov(emitted.T), d.T @ d / (2 * size), rtol=0.05)
+    # For noise independent between points that estimates the cluster's own.
     np.testing.assert_allclose(
-        np.cov(emitted.T), np.cov(cluster.T, bias=True), rtol=0.05
+        np.cov(emitted.T), np.cov(cluster.T, bias=True), rtol=0.15
     )
     # Every draw stays on the residuals' line: no spread across it.
     np.testing.assert_allclose(emitted[:, 1] - emitted[:, 0], 1.0, atol=1e-12)
-    assert np.all((landing >= 30) & (landing < 60))
+    assert np.all((landing >= size) & (landing < 2 * size))
+
+
+def test_partners_are_nearest_codes_within_the_component():
+    # Three copies of two codes, a pair far apart, and a code alone.
+    Z = np.r_[np.repeat(np.eye(2), 3, axis=0), [[5.0, 5.0], [5.0, 6.0], [9, 9]]]
+    labels = np.r_[np.zeros(6, int), [1, 1, 2]]
+    partners = LatentNeighbourhoods(Z, labels, n_neighbors=3).partners()
+    # Copies pair cyclically (never all with one copy), the pair with each
+    # other, the lone code with itself.
+    np.testing.assert_array_equal(partners, [1, 2, 0, 4, 5, 3, 7, 6, 8])
+    Z = np.random.RandomState(0).normal(size=(50, 3))
+    partners = LatentNeighbourhoods(Z, np.zeros(50, int), n_neighbors=3).partners()
+    distances = np.linalg.norm(Z[:, None] - Z[None], axis=-1)
+    np.fill_diagonal(distances, np.inf)
+    np.testing.assert_array_equal(partners, distances.argmin(axis=1))
+
+
+def test_local_emission_keeps_noise_and_drops_a_smooth_decoder_error():
+    """On a curve of codes, residuals that vary smoothly along it (a decoder's
+    error on noise-free data) are not emitted as noise; independent noise on
+    top of them is, at its own size."""
+    t = np.linspace(0.0, 1.0, 500, endpoint=False)
+    Z = t[:, None]
+    labels = np.zeros(500, dtype=int)
+    smooth = np.c_[np.sin(2 * np.pi * t), np.cos(2 * np.pi * t)]
+    query = Z[250]
+    k = 20
+    local = smooth[np.argsort(np.abs(t - t[250]))[:k]]
+    local_std = np.sqrt(np.trace(np.cov(local.T, bias=True)))
+
+    emitted, _ = _emit(Z, labels, smooth, query, n_neighbors=k)
+    # The k-neighbourhood's own covariance would emit local_std (0.07 here).
+    spread = np.sqrt(np.trace(np.cov(emitted.T)))
+    assert spread < 0.25 * local_std, (spread, local_std)
+    np.testing.assert_allclose(emitted.mean(axis=0), local.mean(axis=0), atol=1e-3)
+
+    noise = 0.1 * np.random.RandomState(0).normal(size=smooth.shape)
+    emitted, _ = _emit(Z, labels, smooth + noise, query, n_neighbors=k)
+    spread = np.sqrt(np.trace(np.cov(emitted.T)) / 2)
+    assert spread == pytest.approx(0.1, rel=0.3)
 
 
 def test_second_moments_stay_within_the_component():
