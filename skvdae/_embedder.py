@@ -9,6 +9,7 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
+    clone,
 )
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -20,6 +21,7 @@ from ._validation import (
     check_data,
     check_layer_sizes,
 )
+from .distributed import Communicator
 from .graph import (
     NeighborIndex,
     build_diffusion_graph,
@@ -35,6 +37,10 @@ from .nn import (
 )
 from .nn._callbacks import close_fit_context, open_fit_context
 from .solvers import SOLVERS
+
+#: In a data-parallel fit, ``n_components='auto'`` is chosen on a seeded
+#: subsample of this many samples.
+AUTO_SUBSAMPLE = 10_000
 
 
 @register_estimator
@@ -74,7 +80,10 @@ class DiffusionMapEmbedder(
         nearest samples in the coordinates include one that the kernel graph
         does not join to it); see the user guide. A circle gets 2, a sphere
         3, 25 separate clusters at least 24. The number chosen is
-        ``n_components_``.
+        ``n_components_``. In a data-parallel fit (several processes, see
+        ``world_size_``) the rule runs on a seeded subsample of
+        10,000 samples, since it needs the exact eigenvectors of the
+        whole graph, which no process holds.
     bandwidth_neighbors : int, default=10
         Neighbour rank ``k`` used by ``bandwidth='auto'`` (the kernel graph
         itself is truncated by a radius, not by a neighbour count), and the
@@ -213,6 +222,14 @@ class DiffusionMapEmbedder(
     loss_curve_ : ndarray of shape (n_iter_,)
         SpectralNet loss (sum of the batch's Rayleigh quotients) per step; empty
         for ``'exact'``.
+    world_size_ : int
+        The number of processes the fit ran on: 1, or the size of the
+        ``torch.distributed`` process group that was initialised when ``fit``
+        was called (``torchrun``; see the user guide's "Several processes and
+        machines"). Then each process builds the kernel rows of its shard of
+        the samples, SpectralNet trains data-parallel, and every process ends
+        with the same fitted estimator. Only ``solver='spectralnet'`` runs
+        data-parallel.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -380,12 +397,19 @@ class DiffusionMapEmbedder(
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
-    def _fit(self, X, return_embedding=True):
+    def _fit(self, X, return_embedding=True, distributed=True):
         X = check_data(self, X, reset=True, ensure_min_samples=2)
         output_dtype = X.dtype
         X = X.astype(np.float64, copy=False)
         bandwidth_neighbors = self._bandwidth_neighbors(X.shape[0])
         self._check_fit_data(X)
+        communicator = Communicator.current() if distributed else None
+        if communicator is not None and self.solver != "spectralnet":
+            raise ValueError(
+                f"solver={self.solver!r} runs in one process; a data-parallel fit "
+                f"(a process group of {communicator.world_size} processes is "
+                "initialised) needs solver='spectralnet'."
+            )
         random_state = check_private_random_state(self.random_state)
         solver = SOLVERS[self.solver].from_params(self.get_params())
         context = open_fit_context(self, max_subtasks=solver.n_steps)
@@ -395,17 +419,26 @@ class DiffusionMapEmbedder(
         max_edges = self.max_edges_per_sample
         if max_edges == "auto":
             max_edges = max_edges_per_sample(X.shape[0])
-        nn_index = self._neighbor_index(X)
+        exact = communicator is not None
+        nn_index = self._neighbor_index(X, exact)
         graph = build_diffusion_graph(
-            nn_index, bandwidth_neighbors, self.bandwidth, self.alpha, max_edges
+            nn_index,
+            bandwidth_neighbors,
+            self.bandwidth,
+            self.alpha,
+            max_edges,
+            communicator=communicator,
         )
         labels = np.full(X.shape[0], -1, dtype=np.intp)
         labels[graph.inliers] = graph.component_labels
         X_all = X
         if graph.inliers.size < X.shape[0]:
             X = X[graph.inliers]
-            nn_index = self._neighbor_index(X)
+            nn_index = self._neighbor_index(X, exact)
         self._check_graph(graph)
+        n_components = self.n_components
+        if communicator is not None and n_components == "auto":
+            n_components = self._subsample_n_components(X_all, random_state)
 
         def report(name, max_iter):
             return FitProgress(name, max_iter, self.verbose, self, context)
@@ -414,7 +447,7 @@ class DiffusionMapEmbedder(
             X,
             nn_index,
             graph,
-            n_components=self.n_components,
+            n_components=n_components,
             diffusion_time=self.diffusion_time,
             random_state=random_state,
             report=report,
@@ -427,7 +460,7 @@ class DiffusionMapEmbedder(
         self.loss_curve_ = result.loss_curve
         self.bandwidth_ = graph.bandwidth
         self.bandwidth_bound_ = graph.bandwidth_bound
-        self.edges_per_sample_ = graph.affinity.nnz / graph.inliers.size
+        self.edges_per_sample_ = graph.n_entries / graph.inliers.size
         self.dropped_kernel_mass_ = graph.dropped_mass
         self.neighbor_search_ = type(nn_index.search_).__name__
         self.n_connected_components_ = graph.n_connected_components
@@ -435,7 +468,8 @@ class DiffusionMapEmbedder(
         original_rows[order] = np.arange(order.size)
         self.component_labels_ = labels[original_rows]
         self.n_outliers_ = int(np.sum(labels < 0))
-        if self.verbose:
+        self.world_size_ = 1 if communicator is None else communicator.world_size
+        if self.verbose and (communicator is None or communicator.rank == 0):
             print(
                 f"[DiffusionMapEmbedder] bandwidth {graph.bandwidth:.3e}"
                 f"{' (lowered to the edge bound)' if graph.bandwidth_bound else ''}, "
@@ -451,6 +485,7 @@ class DiffusionMapEmbedder(
                 f"{self.n_outliers_} outlier(s), {self.n_components_} "
                 f"coordinate(s), eigenvalues "
                 f"{np.array2string(self.eigenvalues_, precision=6)}"
+                + ("" if communicator is None else f", {self.world_size_} processes")
             )
         close_fit_context(self, context)
         if not return_embedding:
@@ -475,12 +510,32 @@ class DiffusionMapEmbedder(
         check_is_fitted(self)
         return getattr(self.embedding_map_, "network", None)
 
-    def _neighbor_index(self, X):
-        """The fitted neighbour index of ``X``, with its candidate cap."""
+    def _neighbor_index(self, X, exact=False):
+        """The fitted neighbour index of ``X``, with its candidate cap.
+
+        ``exact``: the default search is never the approximate one (a
+        data-parallel fit needs radius queries).
+        """
         max_edges = self.max_edges_per_sample
         if max_edges == "auto":
             max_edges = max_edges_per_sample(X.shape[0])
-        return NeighborIndex(self.neighbors, max_candidates=max_edges).fit(X)
+        return NeighborIndex(
+            self.neighbors, max_candidates=max_edges, allow_approximate=not exact
+        ).fit(X)
+
+    def _subsample_n_components(self, X, random_state):
+        """``n_components='auto'``'s choice on a seeded subsample, in this process.
+
+        Every process draws the same subsample and fits the same exact
+        diffusion map on it, so all agree without communicating.
+        """
+        n_rows = min(X.shape[0], AUTO_SUBSAMPLE)
+        rows = np.sort(random_state.choice(X.shape[0], n_rows, replace=False))
+        probe = clone(self).set_params(
+            solver="exact", verbose=0, random_state=random_state.randint(2**31 - 1)
+        )
+        probe._fit(X[rows], return_embedding=False, distributed=False)
+        return probe.n_components_
 
     def _bandwidth_neighbors(self, n_samples):
         """The neighbour rank of the bandwidth rule, capped at ``n_samples - 1``."""
@@ -548,6 +603,7 @@ class DiffusionMapEmbedder(
             "dropped_kernel_mass_": self.dropped_kernel_mass_,
             "neighbor_search_": self.neighbor_search_,
             "n_outliers_": self.n_outliers_,
+            "world_size_": self.world_size_,
             "n_iter_": self.n_iter_,
             "component_labels_": self.component_labels_,
             "eigenvalues_": self.eigenvalues_,
@@ -586,6 +642,7 @@ class DiffusionMapEmbedder(
         self.bandwidth_ = bandwidth
         self.n_connected_components_ = int(state.get("n_connected_components_", 1))
         self.n_outliers_ = int(state.get("n_outliers_", 0))
+        self.world_size_ = int(state.get("world_size_", 1))
         self.bandwidth_bound_ = bool(state.get("bandwidth_bound_", False))
         self.edges_per_sample_ = float(state.get("edges_per_sample_", np.nan))
         self.dropped_kernel_mass_ = float(state.get("dropped_kernel_mass_", 0.0))

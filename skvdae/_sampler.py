@@ -41,6 +41,7 @@ from ._vdae import (
     train_vdae,
     walk,
 )
+from .distributed import Communicator
 from .io import SafeModelFileMixin, register_estimator
 from .nn import (
     CallbackSupportMixin,
@@ -224,6 +225,14 @@ class VDAESampler(
     n_iter_ : int
         Adam steps taken (``max_iter`` less any steps undone by a divergence
         restart).
+    world_size_ : int
+        The number of processes the fit ran on: 1, or the size of the
+        ``torch.distributed`` process group initialised when ``fit`` was
+        called (``torchrun``). Then the diffusion map is fitted data-parallel
+        (see :class:`DiffusionMapEmbedder`), each process trains the networks
+        on its shard of the samples with ``ceil(batch_size / world_size_)``
+        of them per step, the gradients are averaged, and every process ends
+        with the same fitted sampler.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -348,6 +357,7 @@ class VDAESampler(
             )
         device = resolve_device(self.device)
         random_state = check_private_random_state(self.random_state)
+        communicator = Communicator.current()
         context = open_fit_context(self, max_subtasks=2)
 
         if self.embedder is None:
@@ -425,6 +435,7 @@ class VDAESampler(
                 progress=FitProgress(
                     "VDAESampler", self.max_iter, self.verbose, self, training
                 ),
+                communicator=communicator,
             )
         self.decoder_ = inference_copy(decoder)
         self.covariance_network_ = inference_copy(covariance)
@@ -435,6 +446,7 @@ class VDAESampler(
         self.noise_variance_ = float(noise_variance)
         self.loss_curve_ = result.losses
         self.n_iter_ = result.n_iter
+        self.world_size_ = 1 if communicator is None else communicator.world_size
         self._train_X = X
         self._train_Z = Z
         self._train_labels = labels
@@ -736,6 +748,7 @@ class VDAESampler(
             "covariance_ridge_": self.covariance_ridge_,
             "noise_variance_": self.noise_variance_,
             "n_iter_": self.n_iter_,
+            "world_size_": self.world_size_,
             "loss_curve_": self.loss_curve_,
             "covariance_scale_": self.covariance_scale_,
             "_train_X": self._train_X,
@@ -799,6 +812,7 @@ class VDAESampler(
         self.covariance_ridge_ = state["covariance_ridge_"]
         self.noise_variance_ = state["noise_variance_"]
         self.n_iter_ = int(state.get("n_iter_", 0))
+        self.world_size_ = int(state.get("world_size_", 1))
         self.loss_curve_ = np.asarray(state.get("loss_curve_", []), dtype=np.float64)
         self.covariance_scale_ = scales
         self.decoder_ = state["decoder_"]

@@ -340,6 +340,7 @@ def train_vdae(
     tol=None,
     n_iter_no_change=10,
     progress=None,
+    communicator=None,
 ):
     """Minimise ``mean_i [KL_i + |g(z'_i) - x'_i|^2 / (2c)]`` on minibatches.
 
@@ -348,9 +349,26 @@ def train_vdae(
     the steps and at a tenth of it for the rest (:data:`SCHEDULE`). Only
     ``batch x batch`` latent distances are formed. The loop is
     :func:`skvdae.nn.fit_minibatches`, with its divergence policy.
+
+    With a ``communicator`` (a data-parallel fit) each process draws
+    ``ceil(batch_size / world_size)`` samples of its shard of the rows, and
+    searches the landing points within its own batch; the loss is the mean
+    over the processes and the gradients are averaged, so the processes keep
+    identical networks.
     """
     n_samples = Z.shape[0]
-    batch_size = min(batch_size, n_samples)
+    first, last = 0, n_samples
+    after_backward = None
+    if communicator is not None:
+        if n_samples < communicator.world_size:
+            raise ValueError(
+                f"{n_samples} training samples cannot be shared by "
+                f"{communicator.world_size} processes: use fewer processes."
+            )
+        first, last = communicator.shard(n_samples)
+        batch_size = -(-batch_size // communicator.world_size)
+        seed = communicator.seed(seed)
+    batch_size = min(batch_size, last - first)
     joint = _Joint(decoder, covariance).to(device)
     codes = torch.tensor(Z, dtype=torch.float32, device=device)
     # |g(z') - x|^2 / (2c) = sum_d scale_d^2 (g_std - x_std)_d^2 / (2c), with
@@ -364,10 +382,15 @@ def train_vdae(
     log_det = torch.tensor(target_log_det, dtype=torch.float32, device=device)
     generator = make_generator(seed, device)
     optimizer = torch.optim.Adam(joint.parameters(), lr=learning_rate)
+    if communicator is not None:
+        communicator.broadcast_parameters([joint])
+
+        def after_backward():
+            communicator.average_gradients([joint])
 
     def step(iteration):
-        rows = torch.randint(
-            n_samples, (batch_size,), generator=generator, device=device
+        rows = first + torch.randint(
+            last - first, (batch_size,), generator=generator, device=device
         )
         z, x = codes[rows], data[rows]
         noise = torch.randn(
@@ -380,7 +403,10 @@ def train_vdae(
         kl = gaussian_kl(factor, inverse[rows], log_det[rows])
         error = joint.decoder.forward_standardized(moved) - x[landing]
         reconstruction = (weights * error.square()).sum(dim=1)
-        return (kl + reconstruction).mean()
+        loss = (kl + reconstruction).mean()
+        if communicator is not None:
+            loss = communicator.sum_with_gradient(loss) / communicator.world_size
+        return loss
 
     result = fit_minibatches(
         step,
@@ -393,6 +419,7 @@ def train_vdae(
         name="VDAE",
         advice="try a smaller learning_rate or a larger noise_variance.",
         progress=progress,
+        after_backward=after_backward,
     )
     return joint.decoder, joint.covariance, result
 

@@ -52,6 +52,7 @@ SUBPACKAGES = (
     "skvdae.nn",
     "skvdae.graph",
     "skvdae.solvers",
+    "skvdae.distributed",
     "skvdae.utils",
 )
 

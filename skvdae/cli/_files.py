@@ -46,7 +46,8 @@ def read_data(path):
         raise DataError(f"{path!r}: no such file.")
     if kind == ".npy":
         try:
-            X = np.load(path, allow_pickle=False)
+            # Memory-mapped: processes of a data-parallel fit share the pages.
+            X = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as error:
             raise DataError(
                 f"{path!r}: not a readable .npy array ({error})."

@@ -11,6 +11,9 @@ Subcommands
     model format (:func:`skvdae.save_model`). Its flags are generated from the
     estimators' parameters: ``--name-of-parameter VALUE``; the sampler's
     diffusion map takes ``--embedder-...`` for the parameters both have.
+    Under ``torchrun --nproc_per_node=N -m skvdae fit ...`` the N processes
+    fit data-parallel (:mod:`skvdae.distributed`) and rank 0 alone writes
+    the model.
 ``sample MODEL --n N --steps T --out FILE``
     Draw N samples, each the end of a walk of T steps, from the training data or
     from ``--seeds FILE``; write them as ``.npy`` or ``.csv``.
@@ -217,8 +220,26 @@ def _estimator_params(args, model):
 
 
 def _command_fit(args):
-    from .. import DiffusionMapEmbedder, VDAESampler
+    from ..distributed import init_from_environment
 
+    # Under torchrun: every process fits data-parallel, rank 0 writes the model.
+    started = init_from_environment()
+    try:
+        _fit_and_save(args)
+    finally:
+        if started:
+            import torch
+
+            torch.distributed.destroy_process_group()
+
+
+def _fit_and_save(args):
+    from .. import DiffusionMapEmbedder, VDAESampler
+    from ..distributed import Communicator
+
+    communicator = Communicator.current()
+    if communicator is not None and communicator.rank > 0:
+        args.quiet, args.verbose = True, 0
     X = read_data(args.data)
     params, embedder_params = _estimator_params(args, args.model)
     verbose = int(args.verbose)
@@ -236,11 +257,18 @@ def _command_fit(args):
     if args.model == "sampler":
         model.embedder.set_params(verbose=0)
         model.embedder_.set_params(verbose=0)
-    try:
-        model.save(args.out)
-    except OSError as error:
-        raise DataError(f"{args.out!r}: cannot write ({error}).") from error
-    _message(args, f"fitted in {time.monotonic() - start:.1f} s; wrote {args.out}")
+    if communicator is None or communicator.rank == 0:
+        try:
+            model.save(args.out)
+        except OSError as error:
+            raise DataError(f"{args.out!r}: cannot write ({error}).") from error
+    processes = (
+        "" if communicator is None else f" on {communicator.world_size} processes"
+    )
+    _message(
+        args,
+        f"fitted in {time.monotonic() - start:.1f} s{processes}; wrote {args.out}",
+    )
 
 
 def _command_sample(args):

@@ -20,7 +20,7 @@ _SPARSE_QUANTILE = 0.99
 _CONNECT_WEIGHT = 6.0
 
 
-def auto_bandwidth(nn_index, n_neighbors):
+def auto_bandwidth(nn_index, n_neighbors, communicator=None):
     """The ``'auto'`` bandwidth rule: the scale of the dense parts, gaps kept open.
 
     Let ``r_i`` be the distance from ``x_i`` to its ``k = n_neighbors``-th
@@ -49,6 +49,10 @@ def auto_bandwidth(nn_index, n_neighbors):
         Index fitted on the training data.
     n_neighbors : int
         Neighbour rank that sets the scale.
+    communicator : Communicator or None, default=None
+        In a data-parallel fit each process finds the neighbours of its shard
+        of the samples and the lists are gathered (the rest is cheap and
+        repeated on every process, with the same result).
 
     Returns
     -------
@@ -70,7 +74,13 @@ def auto_bandwidth(nn_index, n_neighbors):
     >>> bool(np.isclose(auto_bandwidth(index, 10), alone))
     True
     """
-    distances, indices = nn_index.kneighbors(n_neighbors=n_neighbors)
+    if communicator is None:
+        distances, indices = nn_index.kneighbors(n_neighbors=n_neighbors)
+    else:
+        rows = communicator.shard(nn_index.n_samples_fit_)
+        distances, indices = nn_index.training_kneighbors(n_neighbors, rows)
+        distances = communicator.allgather(distances)
+        indices = communicator.allgather(indices)
     scale = distances[:, -1]
     first, second, lengths = _spanning_forest_edges(distances, indices)
     gap = lengths > GAP_RATIO * np.minimum(scale[first], scale[second])

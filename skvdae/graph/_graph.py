@@ -68,6 +68,14 @@ class DiffusionGraph:
         radius) missing from its row of the graph: 0 with radius queries,
         measured on up to 500 samples against exact row sums when the pairs
         come from candidate lists (see :func:`dropped_kernel_mass`).
+    row_start : int
+        In a data-parallel fit, ``affinity`` holds only this process's rows,
+        ``row_start .. row_start + affinity.shape[0] - 1`` of the inliers
+        (all columns); 0 in one process. ``degrees``,
+        ``log_kernel_density`` and ``component_labels`` are always whole.
+    communicator : Communicator or None
+        The process group whose processes hold the other rows; ``None`` in
+        one process.
     """
 
     affinity: sparse.csr_matrix
@@ -80,6 +88,15 @@ class DiffusionGraph:
     flat: bool = False
     bandwidth_bound: bool = False
     dropped_mass: float = 0.0
+    row_start: int = 0
+    communicator: object = None
+
+    @property
+    def n_entries(self):
+        """Entries of the whole affinity matrix (summed over processes)."""
+        if self.communicator is None:
+            return int(self.affinity.nnz)
+        return int(self.communicator.allreduce(np.int64(self.affinity.nnz)))
 
     @property
     def bandwidth(self):
@@ -100,7 +117,7 @@ def locality_order(X):
     return cKDTree(X).indices
 
 
-def kernel_matrix(nn_index, kernel, block_rows=4096):
+def kernel_matrix(nn_index, kernel, block_rows=4096, rows=None):
     """Truncated kernel matrix of the indexed training set, self-loops included.
 
     Built block of rows by block of rows straight into CSR arrays whose size
@@ -117,31 +134,37 @@ def kernel_matrix(nn_index, kernel, block_rows=4096):
     kernel : GaussianKernel
     block_rows : int, default=4096
         Rows per block; the result does not depend on it.
+    rows : tuple (start, stop) or None, default=None
+        Only these rows (all columns): a process's shard.
 
     Returns
     -------
-    csr_matrix of shape (n_samples, n_samples)
-        Symmetric: a pair is kept by a criterion symmetric in its two ends.
+    csr_matrix of shape (stop - start, n_samples)
+        Symmetric (for all rows): a pair is kept by a criterion symmetric in
+        its two ends.
     """
     n_samples = nn_index.n_samples_fit_
-    capacity = int(np.sum(nn_index.radius_row_counts(kernel.radius, block_rows)))
+    first, last = (0, n_samples) if rows is None else rows
+    capacity = int(
+        np.sum(nn_index.radius_row_counts(kernel.radius, block_rows, rows=rows))
+    )
     index_dtype = np.int32 if capacity < 2**31 else np.int64
     indices = np.empty(capacity, dtype=index_dtype)
     data = np.empty(
         capacity, dtype=np.float64 if capacity <= _FLOAT64_MAX_ENTRIES else np.float32
     )
-    indptr = np.zeros(n_samples + 1, dtype=index_dtype)
+    indptr = np.zeros(last - first + 1, dtype=index_dtype)
     filled = 0
     for start, stop, lengths, columns, squared in nn_index.radius_rows(
-        kernel.radius, block_rows
+        kernel.radius, block_rows, rows=rows
     ):
         end = filled + columns.size
         indices[filled:end] = columns
         data[filled:end] = kernel.value(squared)
-        indptr[start + 1 : stop + 1] = filled + np.cumsum(lengths)
+        indptr[start - first + 1 : stop - first + 1] = filled + np.cumsum(lengths)
         filled = end
     return sparse.csr_matrix(
-        (data[:filled], indices[:filled], indptr), shape=(n_samples, n_samples)
+        (data[:filled], indices[:filled], indptr), shape=(last - first, n_samples)
     )
 
 
@@ -170,11 +193,13 @@ def row_sums(matrix):
     return sums
 
 
-def density_normalize(kernel, alpha, copy=True):
+def density_normalize(kernel, alpha, copy=True, communicator=None, row_start=0):
     """``W^(alpha)_ij = K_ij / (q_i^alpha q_j^alpha)`` with ``q`` the kernel row sums.
 
     With ``copy=False`` the kernel's values are overwritten (no second matrix
-    in memory).
+    in memory). With a ``communicator``, ``kernel`` holds the rows
+    ``row_start ..`` of this process and the row sums of all rows are
+    gathered from the processes.
 
     Returns
     -------
@@ -183,19 +208,24 @@ def density_normalize(kernel, alpha, copy=True):
         ``log q``.
     """
     q = row_sums(kernel)
+    if communicator is not None:
+        q = communicator.allgather(q)
     scale = q ** (-alpha)
     affinity = kernel.copy() if copy else kernel
     for start in range(0, kernel.shape[0], _ROW_BLOCK):
         stop = min(start + _ROW_BLOCK, kernel.shape[0])
         low, high = kernel.indptr[start], kernel.indptr[stop]
         rows = np.repeat(
-            np.arange(start, stop), np.diff(kernel.indptr[start : stop + 1])
+            np.arange(start, stop) + row_start,
+            np.diff(kernel.indptr[start : stop + 1]),
         )
         affinity.data[low:high] *= scale[rows] * scale[kernel.indices[low:high]]
     return affinity, np.log(q)
 
 
-def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha, max_edges=None):
+def build_diffusion_graph(
+    nn_index, n_neighbors, bandwidth, alpha, max_edges=None, communicator=None
+):
     """Bandwidth, truncated kernel, outliers and alpha-normalisation in one call.
 
     Connected components of the kernel graph with fewer than
@@ -217,13 +247,23 @@ def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha, max_edges=Non
     max_edges : int or None, default=None
         With ``bandwidth='auto'``, a bound on the mean kernel neighbours per
         sample (see :func:`bounded_bandwidth`).
+    communicator : Communicator or None, default=None
+        In a data-parallel fit, each process builds the kernel rows of its
+        shard (:meth:`~skvdae.distributed.Communicator.shard`) against all
+        samples; the neighbours of the bandwidth rule, the row sums, the
+        degrees and the components are combined by collectives, and no
+        process holds the whole graph. The result equals the single-process
+        graph's rows (to the bit with the KD-tree path of low-dimensional
+        data).
 
     Returns
     -------
     DiffusionGraph
     """
+    n_samples = nn_index.n_samples_fit_
+    rows = None if communicator is None else communicator.shard(n_samples)
     if bandwidth == "auto":
-        eps = auto_bandwidth(nn_index, n_neighbors)
+        eps = auto_bandwidth(nn_index, n_neighbors, communicator)
         if eps <= 0.0:
             raise ValueError(
                 "bandwidth='auto' is zero: more than half of the samples have "
@@ -236,7 +276,7 @@ def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha, max_edges=Non
     if bandwidth == "auto" and max_edges is not None:
         eps, bound = bounded_bandwidth(nn_index, eps, KERNEL_CUTOFF, max_edges)
     kernel_function = GaussianKernel(eps)
-    kernel = kernel_matrix(nn_index, kernel_function)
+    kernel = kernel_matrix(nn_index, kernel_function, rows=rows)
     dropped = 0.0
     if not nn_index.radius_search_:
         dropped = dropped_kernel_mass(nn_index.data_, kernel, kernel_function)
@@ -251,11 +291,9 @@ def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha, max_edges=Non
                 UserWarning,
                 stacklevel=3,
             )
-    # The kernel is symmetric, so its strong components are its components;
-    # the directed search works on the matrix as it is, without a transpose.
-    _, labels = connected_components(kernel, directed=True, connection="strong")
+    labels = _component_labels(kernel, rows, communicator)
     sizes = np.bincount(labels)
-    n_samples = nn_index.n_samples_fit_
+    row_start = 0
     if sizes.max() < min(MIN_CLUSTER_SIZE, n_samples):
         warnings.warn(
             f"The kernel graph of bandwidth {eps:.3g} splits the {n_samples} "
@@ -270,12 +308,20 @@ def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha, max_edges=Non
     else:
         inliers = np.flatnonzero(sizes[labels] >= MIN_CLUSTER_SIZE)
         if inliers.size < n_samples:
-            kernel = _inlier_submatrix(kernel, inliers)
+            first, last = (0, n_samples) if rows is None else rows
+            kernel = _inlier_submatrix(kernel, inliers, first, last)
             labels = labels[inliers]
-    flat = _warn_if_flat(kernel, eps)
-    affinity, log_q = density_normalize(kernel, alpha, copy=False)
+            row_start = int(np.searchsorted(inliers, first))
+        elif rows is not None:
+            row_start = rows[0]
+    flat = _warn_if_flat(kernel, eps, communicator)
+    affinity, log_q = density_normalize(
+        kernel, alpha, copy=False, communicator=communicator, row_start=row_start
+    )
     del kernel
     degrees = row_sums(affinity)
+    if communicator is not None:
+        degrees = communicator.allgather(degrees)
     # Renumber the components by their first sample, a deterministic order.
     _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
     component_labels = np.argsort(np.argsort(first))[inverse]
@@ -290,7 +336,46 @@ def build_diffusion_graph(nn_index, n_neighbors, bandwidth, alpha, max_edges=Non
         flat=flat,
         bandwidth_bound=bound,
         dropped_mass=dropped,
+        row_start=row_start,
+        communicator=communicator,
     )
+
+
+def _component_labels(kernel, rows, communicator):
+    """Connected-component labels of every sample (not yet renumbered).
+
+    In one process, from the symmetric kernel itself (its strong components
+    are its components, and the directed search needs no transpose). In a
+    data-parallel fit each process finds the components of the edges in its
+    rows and links every sample to the smallest sample of its local
+    component; the union of those links over the processes (at most one per
+    sample and process) has exactly the components of the whole graph.
+    """
+    if communicator is None:
+        return connected_components(kernel, directed=True, connection="strong")[1]
+    n_samples = kernel.shape[1]
+    first, last = rows
+    indptr = np.concatenate(
+        [
+            np.zeros(first, dtype=kernel.indptr.dtype),
+            kernel.indptr,
+            np.full(n_samples - last, kernel.indptr[-1], dtype=kernel.indptr.dtype),
+        ]
+    )
+    own_edges = sparse.csr_matrix(
+        (kernel.data, kernel.indices, indptr), shape=(n_samples, n_samples)
+    )
+    _, local = connected_components(own_edges, directed=False)
+    smallest = np.full(local.max() + 1, n_samples, dtype=np.int64)
+    np.minimum.at(smallest, local, np.arange(n_samples))
+    representative = smallest[local]
+    linked = np.flatnonzero(representative != np.arange(n_samples))
+    links = communicator.allgather(np.c_[linked, representative[linked]])
+    union = sparse.coo_matrix(
+        (np.ones(len(links)), (links[:, 0], links[:, 1])),
+        shape=(n_samples, n_samples),
+    )
+    return connected_components(union, directed=False)[1]
 
 
 def dropped_kernel_mass(X, kernel_csr, kernel, n_rows=_MASS_CHECK_ROWS):
@@ -341,31 +426,37 @@ def dropped_kernel_mass(X, kernel_csr, kernel, n_rows=_MASS_CHECK_ROWS):
     return float(np.mean(np.clip(1.0 - kept / exact, 0.0, 1.0)))
 
 
-def _inlier_submatrix(kernel, inliers):
+def _inlier_submatrix(kernel, inliers, first=0, last=None):
     """The rows and columns of ``inliers``, with one copy of their rows only.
 
     Outliers are components of their own: no inlier row has an outlier
     column, so selecting the rows and renumbering the columns is enough.
+    ``kernel`` holds the rows ``first .. last - 1`` (a shard) of all columns.
     """
-    rows = kernel[inliers]
-    renumber = np.full(kernel.shape[0], -1, dtype=rows.indices.dtype)
+    last = kernel.shape[0] + first if last is None else last
+    own = inliers[(inliers >= first) & (inliers < last)]
+    rows = kernel[own - first]
+    renumber = np.full(kernel.shape[1], -1, dtype=rows.indices.dtype)
     renumber[inliers] = np.arange(inliers.size, dtype=rows.indices.dtype)
     indices = renumber[rows.indices]
     return sparse.csr_matrix(
-        (rows.data, indices, rows.indptr), shape=(inliers.size, inliers.size)
+        (rows.data, indices, rows.indptr), shape=(own.size, inliers.size)
     )
 
 
-def _warn_if_flat(kernel, eps):
+def _warn_if_flat(kernel, eps, communicator=None):
     """Warn (and return True) when nearly every pair is joined near the peak."""
-    n_samples = kernel.shape[0]
-    if n_samples < 3 or kernel.nnz < 0.5 * n_samples**2:
+    n_samples = kernel.shape[1]
+    total, nnz = kernel.sum(), kernel.nnz
+    if communicator is not None:
+        total, nnz = communicator.allreduce(np.array([total, nnz], dtype=np.float64))
+    if n_samples < 3 or nnz < 0.5 * n_samples**2:
         return False
-    off_diagonal = (kernel.sum() - n_samples) / max(kernel.nnz - n_samples, 1)
+    off_diagonal = (total - n_samples) / max(nnz - n_samples, 1)
     if off_diagonal > _FLAT_WEIGHT:
         warnings.warn(
             f"The kernel of bandwidth {eps:.3g} is nearly flat (mean weight "
-            f"{off_diagonal:.2f} over {kernel.nnz / n_samples:.0f} neighbours per "
+            f"{off_diagonal:.2f} over {nnz / n_samples:.0f} neighbours per "
             "sample): every sample is close to every other, and the diffusion "
             "coordinates carry little geometry. Use bandwidth='auto' or a smaller "
             "bandwidth.",

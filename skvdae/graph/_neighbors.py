@@ -86,6 +86,9 @@ class NeighborIndex:
     max_candidates : int, default=MAX_CANDIDATES
         For a backend without ``radius_neighbors``: the largest candidate
         list of a radius query.
+    allow_approximate : bool, default=True
+        Whether ``None`` or ``'auto'`` may choose approximate search (data
+        parallel fits need radius queries, so they pass False).
 
     Attributes
     ----------
@@ -114,9 +117,12 @@ class NeighborIndex:
     ([0], [1], [1.0])
     """
 
-    def __init__(self, backend=None, max_candidates=MAX_CANDIDATES):
+    def __init__(
+        self, backend=None, max_candidates=MAX_CANDIDATES, allow_approximate=True
+    ):
         self.backend = check_neighbors(backend)
         self.max_candidates = max_candidates
+        self.allow_approximate = allow_approximate
 
     def fit(self, X):
         """Index the rows of ``X`` (kept, as float64, in ``data_``)."""
@@ -125,7 +131,8 @@ class NeighborIndex:
         self._default = self.backend is None or isinstance(self.backend, str)
         if self._default:
             if (
-                n_features > TREE_MAX_FEATURES
+                self.allow_approximate
+                and n_features > TREE_MAX_FEATURES
                 and n_samples >= APPROXIMATE_MIN_SAMPLES
                 and approximate_backend_available()
             ):
@@ -159,6 +166,26 @@ class NeighborIndex:
         return self._index.kneighbors(
             X, n_neighbors=n_neighbors, return_distance=return_distance
         )
+
+    def training_kneighbors(self, n_neighbors, rows=None):
+        """``kneighbors(n_neighbors=n_neighbors)`` of the training rows ``rows``.
+
+        ``rows=(start, stop)`` queries only those training points, each
+        without itself, by the rule of scikit-learn's ``X=None`` query (ask
+        for one more, drop the point itself, or the first neighbour when
+        duplicates hide it), so that the shards of a data-parallel fit
+        together give the single-process answer. ``None``: every row.
+        """
+        if rows is None:
+            return self.kneighbors(n_neighbors=n_neighbors)
+        start, stop = rows
+        distances, indices = self.kneighbors(
+            self.data_[start:stop], n_neighbors=n_neighbors + 1
+        )
+        keep = indices != np.arange(start, stop)[:, None]
+        keep[keep.all(axis=1), 0] = False
+        shape = (stop - start, n_neighbors)
+        return distances[keep].reshape(shape), indices[keep].reshape(shape)
 
     def radius_neighbors(self, X, radius):
         """As :meth:`sklearn.neighbors.NearestNeighbors.radius_neighbors`.
@@ -200,71 +227,113 @@ class NeighborIndex:
 
     def radius_counts(self, X, radius):
         """How many indexed points lie within ``radius`` of each row of ``X``."""
-        if self._default and self.data_.shape[1] <= TREE_MAX_FEATURES:
+        if self._tree_pairs():
             return self._tree().query_ball_point(X, radius, return_length=True)
         return np.fromiter(map(len, self.radius_neighbors(X, radius)[1]), np.intp)
 
-    def radius_row_counts(self, radius, block_rows=_PAIR_CHUNK):
+    def radius_row_counts(self, radius, block_rows=_PAIR_CHUNK, rows=None):
         """Entries of each training row in :meth:`radius_rows` (itself included)."""
-        if not (self._default and self.data_.shape[1] <= TREE_MAX_FEATURES):
-            return np.diff(self._symmetric_pairs(radius).indptr)
+        start, stop = (0, self.n_samples_fit_) if rows is None else rows
+        if not self._tree_pairs():
+            return np.diff(self._row_pairs(radius, rows).indptr)
         search = radius * (1.0 + 1e-9)
         return np.concatenate(
             [
-                self.radius_counts(self.data_[start : start + block_rows], search)
-                for start in range(0, self.n_samples_fit_, block_rows)
+                self.radius_counts(
+                    self.data_[low : min(low + block_rows, stop)], search
+                )
+                for low in range(start, stop, block_rows)
             ]
         )
+
+    def _tree_pairs(self):
+        """Whether the pairs come from the KD-tree (default backend, low dimension)."""
+        return self._default and self.data_.shape[1] <= TREE_MAX_FEATURES
 
     def _tree(self):
         if getattr(self, "_kd_tree", None) is None:
             self._kd_tree = cKDTree(self.data_)
         return self._kd_tree
 
-    def radius_rows(self, radius, block_rows=_PAIR_CHUNK):
+    def radius_rows(self, radius, block_rows=_PAIR_CHUNK, rows=None):
         """Every training point's neighbours within ``radius``, itself included.
 
         Yields ``(start, stop, lengths, columns, squared)`` for consecutive
         blocks of rows: ``lengths[i]`` neighbours of row ``start + i``, their
         indices (sorted) and squared distances, concatenated; the rows make a
-        symmetric matrix. In low dimension (the default backend, at most
-        ``TREE_MAX_FEATURES`` features) the pairs come from a KD-tree block by
-        block, with squared distances computed from coordinates by a formula
-        symmetric to the bit, and memory is that of one block. Otherwise the
-        backend's distances are taken (each pair as the larger of its two
-        directions' values, which differ by round-off), from the union of
-        both ends' lists, so the whole matrix is assembled first.
+        symmetric matrix. ``rows=(first, last)`` yields only the training
+        rows ``first .. last - 1`` (a process's shard in a data-parallel fit).
+
+        In low dimension (the default backend, at most ``TREE_MAX_FEATURES``
+        features) the pairs come from a KD-tree block by block, with squared
+        distances computed from coordinates by a formula symmetric to the bit,
+        and memory is that of one block. A shard's rows with any other
+        backend come from its radius queries, their squared distances
+        recomputed the same way, and are assembled first (one shard's rows
+        in memory). All rows with any other backend take the backend's
+        distances (each pair as the larger of its two directions' values,
+        which differ by round-off), from the union of both ends' lists, so the
+        whole matrix is assembled first.
         """
         X = self.data_
-        n_samples, n_features = X.shape
-        if not (self._default and n_features <= TREE_MAX_FEATURES):
-            yield from _csr_blocks(self._symmetric_pairs(radius), block_rows)
+        n_samples = X.shape[0]
+        first, last = (0, n_samples) if rows is None else rows
+        if not self._tree_pairs():
+            yield from _csr_blocks(self._row_pairs(radius, rows), block_rows, first)
             # Read once by the graph: not kept with the fitted index.
             self._pairs = None
             return
         # A hair beyond the radius: the search's own rounding must not drop a
         # pair that the symmetric criterion below keeps.
         search = radius * (1.0 + 1e-9)
-        squared_radius = radius * radius
-        for start in range(0, n_samples, block_rows):
-            stop = min(start + block_rows, n_samples)
+        for start in range(first, last, block_rows):
+            stop = min(start + block_rows, last)
             # Arrays straight from C: no Python object per neighbour.
             found = cKDTree(X[start:stop]).sparse_distance_matrix(
                 self._tree(), search, output_type="coo_matrix"
             )
             origin, columns = found.row.astype(np.intp), found.col.astype(np.intp)
             del found
-            squared = _squared_distances(X, origin + start, columns)
-            keep = squared <= squared_radius
-            # Grouped by row (a counting sort in scipy), columns sorted.
-            block = sparse.csr_matrix(
-                (squared[keep], (origin[keep], columns[keep])),
-                shape=(stop - start, n_samples),
+            lengths, columns, squared = _sorted_rows(
+                X, start, stop, origin, columns, radius
             )
-            block.sort_indices()
-            lengths = np.diff(block.indptr)
-            columns, squared = block.indices, block.data
             yield start, stop, lengths, columns, squared
+
+    def _row_pairs(self, radius, rows):
+        """The pairs' CSR of all rows (``rows=None``) or of a shard's rows."""
+        if rows is None:
+            return self._symmetric_pairs(radius)
+        if not self.radius_search_:
+            raise ValueError(
+                "A data-parallel fit builds each process's rows of the kernel graph "
+                "from radius queries; the neighbour search "
+                f"{type(self._index).__name__} has no radius_neighbors. Use "
+                "neighbors=None or sklearn.neighbors.NearestNeighbors()."
+            )
+        if self._pairs is not None and self._pairs[0] == (radius, rows):
+            return self._pairs[1]
+        X = self.data_
+        first, last = rows
+        search = radius * (1.0 + 1e-9)
+        blocks = []
+        for start in range(first, last, _PAIR_CHUNK):
+            stop = min(start + _PAIR_CHUNK, last)
+            _, found = self._index.radius_neighbors(X[start:stop], radius=search)
+            counts = np.fromiter(map(len, found), np.intp, stop - start)
+            origin = np.repeat(np.arange(stop - start), counts)
+            columns = np.concatenate(found).astype(np.intp, copy=False)
+            lengths, columns, squared = _sorted_rows(
+                X, start, stop, origin, columns, radius
+            )
+            indptr = np.concatenate([[0], np.cumsum(lengths)])
+            blocks.append(
+                sparse.csr_matrix(
+                    (squared, columns, indptr), shape=(stop - start, X.shape[0])
+                )
+            )
+        pairs = sparse.vstack(blocks, format="csr")
+        self._pairs = ((radius, rows), pairs)
+        return pairs
 
     def _symmetric_pairs(self, radius):
         """Symmetric CSR of squared distances within ``radius``, diagonal included.
@@ -274,7 +343,7 @@ class NeighborIndex:
         the larger of its two values. Kept for the last radius, since
         :meth:`radius_row_counts` and :meth:`radius_rows` read it in turn.
         """
-        if self._pairs is not None and self._pairs[0] == radius:
+        if self._pairs is not None and self._pairs[0] == (radius, None):
             return self._pairs[1]
         X = self.data_
         n_samples = X.shape[0]
@@ -322,7 +391,7 @@ class NeighborIndex:
             )
         pairs.data[pairs.data == _STORED_ZERO] = 0.0
         self.n_truncated_ = truncated
-        self._pairs = (radius, pairs)
+        self._pairs = ((radius, None), pairs)
         return pairs
 
     def radius_pairs(self, radius):
@@ -353,10 +422,36 @@ def _squared_distances(X, first, second):
     return squared
 
 
-def _csr_blocks(matrix, block_rows):
-    """``radius_rows``'s blocks from a CSR matrix of squared distances."""
+def _sorted_rows(X, start, stop, origin, columns, radius):
+    """Rows ``start .. stop - 1`` of the pairs within ``radius``, columns sorted.
+
+    ``origin`` (row offsets from ``start``) and ``columns`` are candidate
+    pairs; their squared distances are recomputed from coordinates, symmetric
+    to the bit, and those beyond ``radius`` dropped. Returns ``(lengths,
+    columns, squared)`` as :meth:`NeighborIndex.radius_rows` yields them.
+    """
+    squared = _squared_distances(X, origin + start, columns)
+    keep = squared <= radius * radius
+    # Grouped by row (a counting sort in scipy), columns sorted. Self-pairs
+    # (distance 0) stay explicit entries: the constructor keeps zeros.
+    block = sparse.csr_matrix(
+        (squared[keep], (origin[keep], columns[keep])),
+        shape=(stop - start, X.shape[0]),
+    )
+    block.sort_indices()
+    return np.diff(block.indptr), block.indices, block.data
+
+
+def _csr_blocks(matrix, block_rows, first=0):
+    """``radius_rows``'s blocks from a CSR matrix of rows ``first ..``."""
     for start in range(0, matrix.shape[0], block_rows):
         stop = min(start + block_rows, matrix.shape[0])
         low, high = matrix.indptr[start], matrix.indptr[stop]
         lengths = np.diff(matrix.indptr[start : stop + 1])
-        yield start, stop, lengths, matrix.indices[low:high], matrix.data[low:high]
+        yield (
+            first + start,
+            first + stop,
+            lengths,
+            matrix.indices[low:high],
+            matrix.data[low:high],
+        )

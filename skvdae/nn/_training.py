@@ -156,6 +156,7 @@ def fit_minibatches(
     name="model",
     advice="try a smaller learning_rate.",
     progress=None,
+    after_backward=None,
 ):
     """Run ``max_iter`` minibatch steps with one policy for every network.
 
@@ -201,6 +202,9 @@ def fit_minibatches(
     progress : FitProgress or None, default=None
         Receives every step (verbose lines, scikit-learn callbacks); a
         callback's request to stop ends the run.
+    after_backward : callable or None, default=None
+        Called between the backward pass and the optimisers' steps (a
+        data-parallel fit averages the gradients over processes there).
 
     Returns
     -------
@@ -248,6 +252,8 @@ def fit_minibatches(
             for optimizer in optimizers:
                 optimizer.zero_grad(set_to_none=True)
             output.backward()
+            if after_backward is not None:
+                after_backward()
             for optimizer in optimizers:
                 optimizer.step()
         history.append(values)

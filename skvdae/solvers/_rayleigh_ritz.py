@@ -29,6 +29,9 @@ def diffusion_pencil(features, graph):
     features : ndarray of shape (n_samples, n_features)
         Candidate functions evaluated on the training samples.
     graph : DiffusionGraph
+        On a graph sharded over processes, each sums over its own rows and
+        the sums are added up across them: every process gets the whole
+        pencil.
 
     Returns
     -------
@@ -48,14 +51,19 @@ def diffusion_pencil(features, graph):
     # sums of W accumulated in float64: the two terms then cancel to
     # round-off where f is constant, and the energy keeps about 14 digits
     # even where 1 - lambda is 1e-7.
+    offset = graph.row_start
     for start, stop in _row_blocks(affinity.indptr, _ROW_BLOCK, _ENTRY_BLOCK):
-        block = features[start:stop]
-        weighted = block * graph.degrees[start:stop, None]
+        block = features[offset + start : offset + stop]
+        weighted = block * graph.degrees[offset + start : offset + stop, None]
         gram += block.T @ weighted
         moment += weighted.sum(axis=0)
         rows = affinity[start:stop]
         laplacian = block * row_sums(rows)[:, None] - rows @ features
         energy += block.T @ laplacian
+    if graph.communicator is not None:
+        gram, energy, moment = (
+            graph.communicator.allreduce(part) for part in (gram, energy, moment)
+        )
     return gram, (energy + energy.T) * 0.5, moment
 
 

@@ -56,10 +56,16 @@ class EdgeSampler:
     probability ``W_ij / m_i``. A pair is then drawn with probability
     proportional to ``n_i m_i (1 / n_i) (W_ij / m_i) = W_ij``, exactly the
     wanted law; rounds repeat until the batch is full.
+
+    ``affinity`` may hold only the rows ``row_start ..`` of a process's shard
+    (all columns): the rows drawn are then numbered from ``row_start``, and
+    ``mass`` (the shard's total weight) weighs its batch against the others.
     """
 
-    def __init__(self, affinity, device):
+    def __init__(self, affinity, device, row_start=0):
         affinity = affinity.tocsr()
+        self.row_start = row_start
+        self.mass = float(np.sum(affinity.data, dtype=np.float64))
         indptr = affinity.indptr.astype(np.int64)
         lengths = np.diff(indptr)
         row_max = np.maximum.reduceat(affinity.data, indptr[:-1])
@@ -89,7 +95,8 @@ class EdgeSampler:
             rows.append(row[keep])
             columns.append(self.columns[entry[keep]].long())
             found += int(keep.sum())
-        return torch.cat(rows)[:batch_size], torch.cat(columns)[:batch_size]
+        rows = torch.cat(rows)[:batch_size] + self.row_start
+        return rows, torch.cat(columns)[:batch_size]
 
 
 def cholesky_with_jitter(gram):
@@ -108,8 +115,17 @@ def cholesky_with_jitter(gram):
     return None
 
 
-def rayleigh_loss(y_first, y_second):
-    """``tr(G^-1 M) / 2`` for one batch of edge endpoints, or ``None``."""
+def rayleigh_loss(y_first, y_second, communicator=None, weight=1.0):
+    """``tr(G^-1 M) / 2`` for one batch of edge endpoints, or ``None``.
+
+    With a ``communicator``, each process's batch estimates ``G`` and ``M``
+    on its shard of the edges, weighted by ``weight`` (the shard's share of
+    the total edge weight); the weighted estimates are summed over the
+    processes with gradients, so that every process computes the same loss,
+    that of the union of the batches.
+    """
+    if communicator is not None:
+        return _shared_rayleigh_loss(y_first, y_second, communicator, weight)
     batch_size = y_first.shape[0]
     gram = (y_first.T @ y_first + y_second.T @ y_second) / (2 * batch_size)
     factor = cholesky_with_jitter(gram)
@@ -119,6 +135,20 @@ def rayleigh_loss(y_first, y_second):
         factor, (y_first - y_second).T, upper=False
     )
     return 0.5 * (whitened**2).sum() / batch_size
+
+
+def _shared_rayleigh_loss(y_first, y_second, communicator, weight):
+    batch_size = y_first.shape[0]
+    gram = (y_first.T @ y_first + y_second.T @ y_second) / (2 * batch_size)
+    difference = y_first - y_second
+    energy = difference.T @ difference / batch_size
+    both = communicator.sum_with_gradient(weight * torch.stack([gram, energy]))
+    factor = cholesky_with_jitter(both[0])
+    if factor is None:
+        return None
+    half = torch.linalg.solve_triangular(factor, both[1], upper=False)
+    whitened = torch.linalg.solve_triangular(factor, half.T, upper=False)
+    return 0.5 * torch.trace(whitened)
 
 
 def train_spectralnet(
@@ -145,6 +175,11 @@ def train_spectralnet(
     is :func:`skvdae.nn.fit_minibatches`: a step whose loss is not finite (or
     whose batch is degenerate) restores the last snapshot at half the learning
     rate, and after a few such restarts the fit fails loudly.
+
+    On a graph sharded over processes (``graph.communicator``), every process
+    draws ``ceil(batch_size / world_size)`` edges of its own rows, the loss is
+    that of all the processes' edges (:func:`rayleigh_loss`) and the gradients
+    are averaged, so the processes keep identical networks.
     """
     mean, scale = input_standardization(X)
     n_features = hidden_layer_sizes[-1]
@@ -165,14 +200,37 @@ def train_spectralnet(
     # Standardised in float64 first: data at 1e-50 or 1e50 trains as well.
     standardized = ((X - mean) / scale).astype(np.float32)
     inputs = torch.tensor(standardized, device=device)
-    sampler = EdgeSampler(graph.affinity, device)
+    communicator = graph.communicator
+    # Decided together: a process that raised alone would leave the others
+    # waiting in a collective.
+    if (
+        communicator is not None
+        and communicator.allreduce(np.int64(graph.affinity.nnz), op="min") == 0
+    ):
+        raise ValueError(
+            f"Some of the {communicator.world_size} processes have no sample of "
+            f"the graph's {graph.degrees.size}: use fewer processes than samples."
+        )
+    sampler = EdgeSampler(graph.affinity, device, graph.row_start)
+    weight, after_backward = 1.0, None
+    if communicator is not None:
+        communicator.broadcast_parameters([network])
+        batch_size = -(-batch_size // communicator.world_size)
+        weight = sampler.mass / float(communicator.allreduce(sampler.mass))
+        seed = communicator.seed(seed)
+
+        def after_backward():
+            communicator.average_gradients([network])
+
     generator = make_generator(seed, device)
     optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
 
     def step(iteration):
         first, second = sampler.sample(batch_size, generator)
         outputs = network.forward_standardized(inputs[torch.cat([first, second])])
-        return rayleigh_loss(outputs[:batch_size], outputs[batch_size:])
+        return rayleigh_loss(
+            outputs[:batch_size], outputs[batch_size:], communicator, weight
+        )
 
     result = fit_minibatches(
         step,
@@ -184,6 +242,7 @@ def train_spectralnet(
         name="SpectralNet",
         advice="try a smaller learning_rate or a larger batch_size.",
         progress=progress,
+        after_backward=after_backward,
     )
     return network, result
 
@@ -205,10 +264,18 @@ def input_standardization(X):
     return mean, max(scale, np.finfo(np.float64).tiny)
 
 
-def hidden_features(network, X):
-    """Last hidden layer on ``X`` and the float64 CPU copy it was computed with."""
+def hidden_features(network, X, graph=None):
+    """Last hidden layer on ``X`` and the float64 CPU copy it was computed with.
+
+    On a graph sharded over processes, each computes its own rows and the
+    rows are gathered.
+    """
     copy = inference_copy(network)
-    return predict_numpy(copy, X, method="embed_features"), copy
+    if graph is None or graph.communicator is None:
+        return predict_numpy(copy, X, method="embed_features"), copy
+    rows = slice(graph.row_start, graph.row_start + graph.affinity.shape[0])
+    own = predict_numpy(copy, X[rows], method="embed_features")
+    return graph.communicator.allgather(own), copy
 
 
 class NetworkMap(EmbeddingMap):
@@ -332,7 +399,7 @@ class SpectralNetSolver(Solver):
             n_iter_no_change=self.n_iter_no_change,
             progress=report("SpectralNet", self.max_iter),
         )
-        features, network = hidden_features(network, X)
+        features, network = hidden_features(network, X, graph)
         try:
             coef, offset, eigenvalues, _ = diffusion_coordinates(
                 features, graph, n_components
