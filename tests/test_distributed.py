@@ -85,6 +85,12 @@ def _worker(rank, world_size, rendezvous, folder):
         "log_q": graph.log_kernel_density,
     }
 
+    with pytest.warns(UserWarning, match="far below"):
+        tiny = build_diffusion_graph(
+            NeighborIndex().fit(X), 10, 1e-9, 1.0, communicator=communicator
+        )
+    out["tiny_graph"] = (tiny.affinity, tiny.row_start)
+
     wide = wide_data()
     graph = build_diffusion_graph(
         NeighborIndex().fit(wide), 10, "auto", 1.0, 4096, communicator=communicator
@@ -175,6 +181,17 @@ def test_sharded_graph_equals_the_single_process_graph(distributed_results):
         np.testing.assert_array_equal(shard["labels"], graph.component_labels)
         np.testing.assert_array_equal(shard["inliers"], graph.inliers)
         np.testing.assert_array_equal(shard["log_q"], graph.log_kernel_density)
+
+
+def test_sharded_graph_of_isolated_samples(distributed_results):
+    # A bandwidth far below the neighbour distances: every sample is kept.
+    X = graph_data()
+    with pytest.warns(UserWarning, match="far below"):
+        graph = build_diffusion_graph(NeighborIndex().fit(X), 10, 1e-9, 1.0)
+    shards = [result["tiny_graph"] for result in distributed_results]
+    assert [start for _, start in shards] == [0, shards[0][0].shape[0]]
+    rows = sparse.vstack([rows for rows, _ in shards], format="csr")
+    assert (rows != graph.affinity).nnz == 0
 
 
 def test_sharded_graph_from_radius_queries(distributed_results):

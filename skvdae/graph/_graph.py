@@ -293,7 +293,7 @@ def build_diffusion_graph(
             )
     labels = _component_labels(kernel, rows, communicator)
     sizes = np.bincount(labels)
-    row_start = 0
+    row_start = 0 if rows is None else rows[0]
     if sizes.max() < min(MIN_CLUSTER_SIZE, n_samples):
         warnings.warn(
             f"The kernel graph of bandwidth {eps:.3g} splits the {n_samples} "
@@ -312,8 +312,6 @@ def build_diffusion_graph(
             kernel = _inlier_submatrix(kernel, inliers, first, last)
             labels = labels[inliers]
             row_start = int(np.searchsorted(inliers, first))
-        elif rows is not None:
-            row_start = rows[0]
     flat = _warn_if_flat(kernel, eps, communicator)
     affinity, log_q = density_normalize(
         kernel, alpha, copy=False, communicator=communicator, row_start=row_start
