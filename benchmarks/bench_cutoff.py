@@ -23,11 +23,12 @@ Usage::
 import time
 
 import numpy as np
+from bench_scale import loop_modes, squared_chordal
 from sklearn.model_selection import cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 
 from skvdae import DiffusionMapEmbedder
-from skvdae.datasets import load_mnist_5k, loop_arc_length, make_loop
+from skvdae.datasets import load_mnist_5k, make_loop
 from skvdae.graph import _graph, _kernel
 
 CUTOFFS = (12.0, 9.0, 6.0, 4.0)
@@ -38,32 +39,20 @@ def set_cutoff(cutoff):
     _graph.KERNEL_CUTOFF = cutoff
 
 
-def squared_chordal(A, B):
-    qa, _ = np.linalg.qr(A - A.mean(axis=0))
-    qb, _ = np.linalg.qr(B - B.mean(axis=0))
-    return float(A.shape[1] - np.linalg.norm(qa.T @ qb) ** 2)
-
-
 def timed_fit(embedder, X):
     start = time.perf_counter()
     embedder.fit(X)
     return embedder, time.perf_counter() - start
 
 
-def harmonics(name, X, angle, cutoff):
+def harmonics(name, X, modes, cutoff):
     embedder, seconds = timed_fit(
         DiffusionMapEmbedder(6, solver="exact", random_state=0), X
     )
     Z = embedder.transform(X) / embedder.eigenvalues_
     gaps = 1.0 - embedder.eigenvalues_
     ratios = gaps / gaps[:2].mean()
-    chordal = [
-        squared_chordal(
-            Z[:, 2 * k : 2 * k + 2],
-            np.c_[np.cos((k + 1) * angle), np.sin((k + 1) * angle)],
-        )
-        for k in range(3)
-    ]
+    chordal = [squared_chordal(Z[:, 2 * k : 2 * k + 2], modes(k + 1)) for k in range(3)]
     print(
         f"{name:7s} cutoff {cutoff:4.1f}: fit {seconds:6.2f} s, "
         f"{embedder.edges_per_sample_:6.1f} entries/sample, gap ratios "
@@ -80,18 +69,18 @@ def main():
     theta = theta[rng.uniform(0, 1.8, theta.size) < 1 + 0.8 * np.cos(theta)][:6000]
     circle = np.c_[np.cos(theta), np.sin(theta)]
     loop, t = make_loop(20000, noise=0.01, random_state=0)
-    arc, total = loop_arc_length(t)
     big, t_big = make_loop(100000, noise=0.01, random_state=0)
-    arc_big, total_big = loop_arc_length(t_big)
-    modes_big = np.c_[
-        np.cos(2 * np.pi * arc_big / total_big), np.sin(2 * np.pi * arc_big / total_big)
-    ]
     digits, labels = load_mnist_5k()
     digits = digits.astype(np.float64)
     for cutoff in CUTOFFS:
         set_cutoff(cutoff)
-        harmonics("loop", loop, 2 * np.pi * arc / total, cutoff)
-        harmonics("circle", circle, theta, cutoff)
+        harmonics("loop", loop, lambda k: loop_modes(t, k), cutoff)
+        harmonics(
+            "circle",
+            circle,
+            lambda k: np.c_[np.cos(k * theta), np.sin(k * theta)],
+            cutoff,
+        )
         embedder, seconds = timed_fit(
             DiffusionMapEmbedder(10, solver="exact", random_state=0), digits
         )
@@ -107,7 +96,7 @@ def main():
         print(
             f"loop1e5 cutoff {cutoff:4.1f}: fit {seconds:6.2f} s (SpectralNet), "
             f"{embedder.edges_per_sample_:6.1f} entries/sample, chordal "
-            f"{squared_chordal(embedder.transform(big), modes_big):.4f}",
+            f"{squared_chordal(embedder.transform(big), loop_modes(t_big)):.4f}",
             flush=True,
         )
 

@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 import torch
+from bench_scale import loop_modes, noisy_loop, squared_chordal
 
 _CHECK_ROWS = 20_000
 
@@ -71,15 +72,7 @@ def _worker(rank, world_size, folder, device, threads):
         torch.distributed.destroy_process_group()
 
 
-def squared_chordal(A, B):
-    qa, _ = np.linalg.qr(A - A.mean(axis=0))
-    qb, _ = np.linalg.qr(B - B.mean(axis=0))
-    return float(A.shape[1] - np.linalg.norm(qa.T @ qb) ** 2)
-
-
 def main():
-    from skvdae.datasets import loop_arc_length
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
@@ -87,14 +80,9 @@ def main():
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="bench_distributed_")
-    rng = np.random.RandomState(0)
-    t = rng.uniform(0, 2 * np.pi, args.n)
-    X = np.c_[np.cos(t), np.sin(2 * t), np.sin(3 * t)] + 0.01 * rng.normal(
-        size=(args.n, 3)
-    )
+    X, t = noisy_loop(args.n)
     np.save(os.path.join(folder, "data.npy"), X)
-    arc, total = loop_arc_length(t[:_CHECK_ROWS])
-    modes = np.c_[np.cos(2 * np.pi * arc / total), np.sin(2 * np.pi * arc / total)]
+    modes = loop_modes(t[:_CHECK_ROWS])
     reference = None
     print(f"n = {args.n}, {args.cores} cores, device {args.device}", flush=True)
     for world_size in args.processes:
