@@ -28,13 +28,14 @@ from ._validation import (
 )
 from ._vdae import (
     LatentNeighbourhoods,
+    LocalStep,
+    StepMixture,
     auto_covariance_scale,
     auto_noise_variance,
     build_networks,
     default_ridge,
     gaussian_kl,
     local_elbo,
-    local_emission,
     local_second_moments,
     residual_differences,
     target_factors,
@@ -80,12 +81,16 @@ class VDAESampler(
       point of the step (the minibatch point whose code is nearest to ``z'``)
       under Gaussian noise of variance ``noise_variance``.
 
-    Sampling iterates ``X_{t+1} = g(psi(X_t) + L(psi(X_t)) eps_t)``; the walk
-    stays on the data manifold, keeps its topology and, started from a seed in
-    one cluster, stays in that cluster. With ``decoder_variance='local'`` (the
-    default) each step emits a draw around its decoded point with the local
-    spread of the training data, so that clusters the diffusion map sends to
-    one code keep their width. At the defaults every choice is made from the
+    Sampling walks: each step moves a code by ``z' = z + L(z) eps``. With
+    ``decoder_variance='local'`` (the default) the step lands on a training
+    code drawn from the posterior of the mixture of the codes' step Gaussians
+    (a Gibbs sampler whose stationary law is the data's own distribution,
+    whatever the step length) and emits a draw decoded around that code with
+    the local spread of the training data, so that clusters the diffusion map
+    sends to one code keep their width; ``'none'`` iterates the paper's
+    ``X_{t+1} = g(psi(X_t) + L(psi(X_t)) eps_t)``. The walk stays on the data
+    manifold, keeps its topology and, started from a seed in one cluster,
+    stays in that cluster. At the defaults every choice is made from the
     data: the kernel scale, outliers and components (``bandwidth='auto'``),
     the latent dimension (``n_components='auto'``) and the step length
     (``covariance_scale='auto'``, about ten steps to cross a component).
@@ -122,12 +127,19 @@ class VDAESampler(
         features when that is zero). Smaller values favour reconstruction
         over the KL term and shrink the learned steps.
     decoder_variance : {'local', 'none'}, default='local'
-        What one step returns, given the decoded mean ``g(z')``. ``'local'``: a
-        draw from a Gaussian whose mean and covariance are the local moments of
-        the training data around the decoder: over the ``n_neighbors``
-        training points whose codes are nearest to ``z'`` (within its
-        component), ``g(z') + mean_j r_j``, with ``r_j = x_j - g(psi(x_j))``
-        the reconstruction residuals, and the noise covariance of the ``r_j``
+        What one step returns. ``'local'``: the step ``z'`` lands on a
+        training code ``z_l`` of the walker's component, a Gibbs draw with
+        weights proportional to ``N(z'; z_l, C_l)`` (``C = L L^T``) among the
+        nearest codes of ``z'`` and a random subset of the others; the sample
+        is decoded at ``u = z_l + E^(1/2) eta``, ``E = min(1, tr C_l / tr
+        Sigma*_l) Sigma*_l`` (the landing code's neighbourhood, no wider than
+        one step, on the surface the codes cover, instead of ``z'``, which
+        long steps carry off it, where the decoder extrapolates), and drawn
+        from a Gaussian whose mean and covariance are the local moments of the
+        training data around the decoder: over the ``n_neighbors`` training
+        points whose codes are nearest to ``u``, ``g(u) + mean_j r_j``, with
+        ``r_j = x_j - g(psi(x_j))`` the reconstruction residuals, and the
+        noise covariance of the ``r_j``
         estimated from differences between neighbours, ``(1/2k) sum_j d_j
         d_j^T`` with ``d_j = r_j - r_p(j)`` and ``p(j)`` the nearest other
         training code (drawn as ``(2k)^-1/2 sum_j d_j eta_j``, ``eta_j`` iid
@@ -136,11 +148,10 @@ class VDAESampler(
         code, the noise around a curve), only in the directions where the
         data have it, and removes the decoder's local bias; a decoder error
         that varies smoothly along the data cancels between neighbours and
-        is not emitted as noise. The walk then goes on from the
-        training point where the step lands, the one whose code is nearest to
-        ``z'`` (the landing rule of training), so that neither the emitted
-        noise nor the decoder's error nor the encoder's extrapolation off the
-        data accumulates along the walk. ``'none'``: ``g(z')`` itself, and the
+        is not emitted as noise. The walk then goes on from the landing
+        code, so that neither the emitted noise nor the decoder's error nor
+        the encoder's extrapolation off the data accumulates along the walk.
+        ``'none'``: ``g(z')`` itself, and the
         walk goes on from it (the paper's Algorithm 2), which collapses
         clusters that share one code onto their centres.
         ``inverse_transform`` always returns ``g``.
@@ -585,7 +596,7 @@ class VDAESampler(
             X.astype(np.float64),
             n_steps,
             generator,
-            emission=self._emission(),
+            step=self._local_step(),
         )
         return path.astype(X.dtype, copy=False)
 
@@ -631,7 +642,7 @@ class VDAESampler(
             n_steps,
             generator,
             keep_path=False,
-            emission=self._emission(),
+            step=self._local_step(),
         )
         return samples.astype(dtype, copy=False)
 
@@ -710,24 +721,24 @@ class VDAESampler(
             if residuals is None
             else residual_differences(self._neighbourhoods, residuals)
         )
+        self._step = None
 
-    def _emission(self):
-        """``(z', g(z'), generator) -> (samples, next codes)``, or None."""
+    def _local_step(self):
+        """The walk's :class:`LocalStep` (built once per fitted model, with its
+        tables), or None for ``decoder_variance='none'``."""
         if self._residuals is None:
             return None
-
-        def emission(Z, decoded, generator):
-            emitted, landing = local_emission(
+        if getattr(self, "_step", None) is None:
+            self._step = LocalStep(
+                StepMixture(self._neighbourhoods, self.covariance_network_),
                 self._neighbourhoods,
                 self._residuals,
                 self._residual_differences,
-                Z,
-                decoded,
-                generator,
+                self.decoder_,
+                self.covariance_network_,
+                self.covariance_ridge_,
             )
-            return emitted, self._train_Z[landing]
-
-        return emission
+        return self._step
 
     @staticmethod
     def _factor(network, Z):

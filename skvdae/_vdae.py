@@ -11,7 +11,11 @@ data:
   ``N(z, L L^T)`` and ``N(z, alpha Sigma*)`` is exact (:func:`gaussian_kl`);
 - each step draws ``z' = z + L eps`` for a minibatch, lands on the batch point
   whose code is nearest to ``z'`` (a batch x batch distance matrix) and asks the
-  decoder to reproduce it with Gaussian noise of variance ``c``.
+  decoder to reproduce it with Gaussian noise of variance ``c``;
+- a sampling walk lands on a training code drawn from the posterior of the
+  mixture of the codes' step Gaussians (:class:`StepMixture`), so that its
+  stationary distribution is the data's, and emits its sample around that
+  code (:func:`emission_roots`, :func:`local_emission`).
 """
 
 import numpy as np
@@ -39,6 +43,16 @@ STEP_FRACTION = 1.0
 _RIDGE_RELATIVE = 1e-2
 _RIDGE_FLOOR = 1e-10
 _CHUNK = 4096
+#: Expected size of the random subset of candidate codes of one landing draw
+#: (:class:`StepMixture`): all the codes of smaller components.
+LANDING_SUBSET = 64
+#: Walkers that share one random subset: few enough that a sample of many
+#: walkers is not clumped on the same codes.
+LANDING_WALKERS = 64
+#: The walk keeps its tables of every training code (``L``, ``L^-1``, ``C^-1``;
+#: the emission's factors) when each has at most this many entries (64 MB);
+#: else it computes them for the codes each step needs.
+_FACTOR_CACHE = 1 << 23
 
 
 class LatentNeighbourhoods:
@@ -96,6 +110,10 @@ class LatentNeighbourhoods:
             copies = size > 1
             partner[rows[order[copies]]] = rows[order[following[copies]]]
         return partner
+
+    def members(self, component):
+        """Training rows of one component."""
+        return self._members[component]
 
     def labels_of(self, Z_query):
         """The component of the nearest training code of each query."""
@@ -424,7 +442,281 @@ def train_vdae(
     return joint.decoder, joint.covariance, result
 
 
-def local_emission(neighbourhoods, residuals, differences, Z_query, decoded, generator):
+class StepMixture:
+    """Where a sampling step lands: a Gibbs draw among training codes.
+
+    A walk step from the training code ``z_i`` draws ``z' ~ N(z_i, C_i)``, with
+    ``C_j = L(z_j) L(z_j)^T`` the covariance network's step at ``z_j``, and
+    lands on a training code of the walker's connected component. Both draws
+    are conditionals of one joint law, ``p(i, z') = N(z'; z_i, C_i) / n_c``,
+    so the walk is a Gibbs sampler: its stationary distribution over the
+    landing codes is uniform over the component's training points, the data's
+    own distribution, whatever the length of the steps. (Landing on the
+    nearest code instead hits each code in proportion to the volume of its
+    Voronoi cell, which over-samples the sparse parts of the data once the
+    steps are longer than the spacing of the codes.)
+
+    The landing code is drawn from ``p(j | z')`` given an auxiliary candidate
+    set ``S``, so that a step costs ``O(k + m)`` codes rather than ``n_c``:
+    ``S`` holds the ``k`` nearest codes of ``z'`` (``K(z')``, ``k`` that of
+    ``Sigma*``), a random subset
+    ``R`` of the component (each code with probability ``rho = min(1, m /
+    n_c)``, ``m =`` :data:`LANDING_SUBSET`, one subset per
+    :data:`LANDING_WALKERS` walkers)
+    and the walker's current code. Given ``S`` and ``z'``, the landing code
+    is drawn with probability proportional to ``N(z'; z_j, C_j)``, times
+    ``1 / rho`` for a code outside ``K(z')``: that is ``p(j | S, z')`` under
+    the joint law extended by ``S``, each candidate outside ``K(z')`` standing
+    for the ``1 / rho`` codes it was drawn among, so the step is still an
+    exact Gibbs step and the stationary law is unchanged. With ``n_c <= m``
+    it is the full posterior over the component.
+
+    Parameters
+    ----------
+    neighbourhoods : LatentNeighbourhoods
+        The training codes, their components and nearest-code search.
+    covariance : torch.nn.Module
+        The float64 covariance network, ``z -> L(z)``.
+    """
+
+    def __init__(self, neighbourhoods, covariance):
+        self.neighbourhoods = neighbourhoods
+        self.covariance = covariance
+        Z = neighbourhoods.Z
+        self._centre = Z.mean(axis=0)
+        self._cache = None
+        if 3 * Z.shape[0] * Z.shape[1] ** 2 <= _FACTOR_CACHE:
+            self._cache = self._compute(np.arange(Z.shape[0]))
+
+    def _compute(self, index):
+        """``(L^-1, log det C, C^-1 flattened, C^-1 z, z^T C^-1 z + log det C,
+        L)`` at the training codes ``index``, ``z`` centred."""
+        codes = torch.as_tensor(self.neighbourhoods.Z[index], dtype=torch.float64)
+        with torch.no_grad():
+            factor = self.covariance(codes)
+        identity = torch.eye(codes.shape[-1], dtype=torch.float64).expand_as(factor)
+        inverse = torch.linalg.solve_triangular(factor, identity, upper=False)
+        log_det = 2.0 * torch.log(torch.diagonal(factor, dim1=-2, dim2=-1)).sum(-1)
+        precision = inverse.transpose(-2, -1) @ inverse
+        centred = codes - torch.as_tensor(self._centre)
+        linear = (precision @ centred[..., None])[..., 0]
+        constant = (centred * linear).sum(-1) + log_det
+        return inverse, log_det, precision.flatten(1), linear, constant, factor
+
+    def factors(self, index):
+        """``L`` at the training codes ``index``."""
+        return self._parameters(index, (5,))[0]
+
+    def _parameters(self, index, fields):
+        """The :meth:`_compute` values numbered ``fields`` at ``index``."""
+        index = np.asarray(index)
+        if self._cache is not None:
+            flat = torch.as_tensor(index.reshape(-1))
+            values = [self._cache[field][flat] for field in fields]
+        else:
+            computed = self._compute(index.reshape(-1))
+            values = [computed[field] for field in fields]
+        return [value.reshape(*index.shape, *value.shape[1:]) for value in values]
+
+    def _log_density(self, Z_query, index):
+        """``log N(z'; z_j, C_j)`` up to a constant, ``index`` of shape (q, c)."""
+        inverse, log_det = self._parameters(index, (0, 1))
+        offsets = torch.as_tensor(Z_query[:, None, :] - self.neighbourhoods.Z[index])
+        whitened = (inverse @ offsets[..., None])[..., 0]
+        return -0.5 * (whitened.square().sum(-1) + log_det)
+
+    def _random_subsets(self, members, rho, n_parts, generator):
+        """``n_parts`` independent subsets of ``members``, each member kept with
+        probability ``rho``: sorted codes, padded with ``n_train``.
+
+        Drawn by geometric gaps between kept members, ``O(rho n_c)`` each.
+        """
+        n_members = members.size
+        if rho >= 1.0:
+            return np.broadcast_to(members, (n_parts, n_members))
+        expected = rho * n_members
+        width = int(expected + 6.0 * np.sqrt(expected) + 16)
+        log_miss = np.log1p(-rho)
+        positions = np.full((n_parts, 1), -1, dtype=np.int64)
+        chunks = []
+        while positions[:, -1].min() < n_members:
+            uniform = 1.0 - torch.rand((n_parts, width), generator=generator).numpy()
+            gaps = np.floor(np.log(uniform) / log_miss).astype(np.int64) + 1
+            positions = positions[:, -1:] + np.cumsum(gaps, axis=1)
+            chunks.append(positions)
+        positions = np.concatenate(chunks, axis=1)
+        kept = positions < n_members
+        positions = positions[:, : max(int(kept.sum(axis=1).max()), 1)]
+        kept = positions < n_members
+        codes = members[np.minimum(positions, n_members - 1)]
+        return np.where(kept, codes, self.neighbourhoods.Z.shape[0])
+
+    def _subset_log_weights(self, queries, parts, subsets):
+        """``log N(z'; z_j, C_j)`` of each walker against its part's subset, as a
+        batched matrix product on centred codes; ``-inf`` on the padding."""
+        n_parts, width = subsets.shape
+        n_train = self.neighbourhoods.Z.shape[0]
+        padding = subsets >= n_train
+        precision, linear, constant = self._parameters(
+            np.where(padding, 0, subsets), (2, 3, 4)
+        )
+        walkers = parts.size // n_parts
+        centred = torch.as_tensor(queries - self._centre).reshape(n_parts, walkers, -1)
+        outer = (centred[..., :, None] * centred[..., None, :]).flatten(2)
+        quadratic = outer @ precision.transpose(1, 2)
+        quadratic -= 2.0 * centred @ linear.transpose(1, 2)
+        quadratic += constant[:, None, :]
+        log_weights = (-0.5 * quadratic).reshape(n_parts * walkers, width)
+        return log_weights.masked_fill(torch.as_tensor(padding)[parts], -torch.inf)
+
+    def _draw_chunk(self, queries, current, near, members, rho, generator):
+        """Landing codes of a chunk of walkers of one component, one random
+        subset ``R`` per :data:`LANDING_WALKERS` walkers."""
+        n_query = queries.shape[0]
+        walkers = min(LANDING_WALKERS, n_query)
+        n_parts = -(-n_query // walkers)
+        subsets = self._random_subsets(members, rho, n_parts, generator)
+        # Pad the walkers to whole parts; the padding rows are dropped below.
+        padded = n_parts * walkers - n_query
+        parts = np.arange(n_parts * walkers) // walkers
+        queries = np.concatenate([queries, np.repeat(queries[-1:], padded, axis=0)])
+        outside = -np.log(rho)
+        subset_weights = (
+            self._subset_log_weights(queries, parts, subsets)[:n_query] + outside
+        )
+        mine = torch.as_tensor(np.ascontiguousarray(subsets[parts[:n_query]]))
+        # A code of K(z') enters once, with weight 1; the walker's current
+        # code, unless in K(z') or R, is one more candidate outside K(z').
+        near_t = torch.as_tensor(near)
+        where = torch.searchsorted(mine, near_t).clamp_(max=mine.shape[1] - 1)
+        in_subset = mine.gather(1, where) == near_t
+        rows = torch.arange(n_query)[:, None].expand_as(where)
+        subset_weights[rows[in_subset], where[in_subset]] = -torch.inf
+        current_t = torch.as_tensor(current)[:, None]
+        where = torch.searchsorted(mine, current_t).clamp_(max=mine.shape[1] - 1)
+        extra = (current >= 0) & ~(mine.gather(1, where) == current_t)[:, 0].numpy()
+        extra &= ~(near == current[:, None]).any(axis=1)
+        current_weights = torch.full((n_query, 1), -torch.inf, dtype=torch.float64)
+        if extra.any():
+            current_weights[extra, 0] = (
+                self._log_density(queries[:n_query][extra], current[extra, None])[:, 0]
+                + outside
+            )
+        log_weights = torch.cat(
+            [
+                self._log_density(queries[:n_query], near),
+                subset_weights,
+                current_weights,
+            ],
+            dim=1,
+        )
+        uniform = torch.rand(n_query, generator=generator, dtype=torch.float64)
+        chosen = _draw_categorical(log_weights, uniform).numpy()
+        candidates = torch.cat([near_t, mine, current_t], dim=1).numpy()
+        return candidates[np.arange(n_query), chosen]
+
+    def draw(self, Z_query, current, labels, generator):
+        """Draw the landing code of each step ``z'``.
+
+        Parameters
+        ----------
+        Z_query : ndarray of shape (n_query, D)
+            The steps' latent points ``z'``.
+        current : ndarray of shape (n_query,)
+            Each walker's current training code, or -1 for a walker that is
+            not on one (its first step from a new point).
+        labels : ndarray of shape (n_query,)
+            The walkers' components.
+        generator : torch.Generator
+
+        Returns
+        -------
+        index : ndarray of shape (n_query,)
+            Rows of the training codes.
+        """
+        neighbourhoods = self.neighbourhoods
+        n_latent = neighbourhoods.Z.shape[1]
+        current = np.asarray(current, dtype=np.int64)
+        landing = np.empty(Z_query.shape[0], dtype=np.intp)
+        for rows, near in neighbourhoods.groups(Z_query, labels):
+            members = neighbourhoods.members(labels[rows[0]])
+            rho = min(1.0, LANDING_SUBSET / members.size)
+            # Walkers per pass: the subsets' parameters and the weights stay
+            # within _FACTOR_CACHE entries.
+            width = min(members.size, int(2 * LANDING_SUBSET + 16))
+            per_part = LANDING_WALKERS * width * (n_latent**2 + 1)
+            step = LANDING_WALKERS * max(1, _FACTOR_CACHE // per_part)
+            for first in range(0, rows.size, step):
+                part = slice(first, first + step)
+                landing[rows[part]] = self._draw_chunk(
+                    Z_query[rows[part]],
+                    current[rows[part]],
+                    near[part],
+                    members,
+                    rho,
+                    generator,
+                )
+        return landing
+
+
+def _draw_categorical(log_weights, uniform):
+    """One index per row with probability ``softmax(log_weights)``.
+
+    ``uniform`` in ``[0, 1)``; inverts the cumulative weights at ``(1 - u)``
+    times their total, so an index of zero weight is never drawn.
+    """
+    shifted = log_weights - log_weights.max(dim=1, keepdim=True).values
+    cumulative = torch.exp(shifted).cumsum(dim=1)
+    target = (1.0 - uniform)[:, None] * cumulative[:, -1:]
+    index = torch.searchsorted(cumulative, target)[:, 0]
+    return index.clamp_(max=log_weights.shape[1] - 1)
+
+
+def emission_roots(sigma, factor):
+    """Cholesky factors of the covariance around a landing code where a sample
+    is decoded: ``E_j = min(1, tr C_j / tr Sigma*_j) Sigma*_j``.
+
+    ``Sigma*_j`` is the second moment of the landing code's ``k`` nearest codes
+    (at ``alpha = 1``), shrunk to the length of one walk step ``C_j = L L^T``
+    where steps are shorter than the neighbourhood. The sample is decoded on
+    the surface that the training codes cover rather than at the step's own
+    point ``z'``, which long steps (``covariance_scale`` well above 1, as
+    ``'auto'`` chooses to mix in about ten steps) carry off that surface,
+    where the decoder extrapolates: on the torus of the generative benchmark
+    0.5% of the samples decoded at ``z'`` fell into the central hole and
+    closed one of its loops.
+
+    Parameters
+    ----------
+    sigma : ndarray of shape (n, D, D)
+        ``Sigma*`` at each landing code.
+    factor : ndarray of shape (n, D, D)
+        ``L`` at each landing code.
+
+    Returns
+    -------
+    ndarray of shape (n, D, D)
+    """
+    step = np.einsum("nij,nij->n", factor, factor)
+    shrink = np.minimum(1.0, step / np.trace(sigma, axis1=1, axis2=2))
+    return np.linalg.cholesky(sigma * shrink[:, None, None])
+
+
+def emission_codes(Z, roots, generator):
+    """``z_j + E_j^{1/2} eta``, ``eta`` standard normal (:func:`emission_roots`)."""
+    eta = torch.randn(Z.shape, generator=generator, dtype=torch.float64).numpy()
+    return Z + np.einsum("nij,nj->ni", roots, eta)
+
+
+def local_emission(
+    neighbourhoods,
+    residuals,
+    differences,
+    Z_query,
+    decoded,
+    generator,
+    labels=None,
+):
     """One step's sample and landing point, from the residuals near ``z'``.
 
     Over the ``k`` nearest training codes ``z_j`` of each query's component,
@@ -457,6 +749,9 @@ def local_emission(neighbourhoods, residuals, differences, Z_query, decoded, gen
     decoded : ndarray of shape (n_query, n_features)
         ``g(z')``.
     generator : torch.Generator
+    labels : ndarray of shape (n_query,) or None
+        The queries' components, when known; else those of their nearest
+        training codes.
 
     Returns
     -------
@@ -466,7 +761,7 @@ def local_emission(neighbourhoods, residuals, differences, Z_query, decoded, gen
     """
     emitted = np.empty_like(decoded)
     landing = np.empty(Z_query.shape[0], dtype=np.intp)
-    for rows, neighbors in neighbourhoods.groups(Z_query):
+    for rows, neighbors in neighbourhoods.groups(Z_query, labels):
         eta = torch.randn(
             neighbors.shape, generator=generator, dtype=torch.float64
         ).numpy()
@@ -489,38 +784,122 @@ def residual_differences(neighbourhoods, residuals):
     return residuals - residuals[neighbourhoods.partners()]
 
 
-def walk(
-    embed, covariance, decoder, X, n_steps, generator, keep_path=True, emission=None
-):
+class LocalStep:
+    """A sampling step with ``decoder_variance='local'``: land, then emit.
+
+    The step ``z'`` lands on a training code drawn by :class:`StepMixture`;
+    the sample is decoded around that code (:func:`emission_roots`) and given
+    the local moments of the residuals (:func:`local_emission`); the walk
+    goes on from the landing code.
+
+    Parameters
+    ----------
+    mixture : StepMixture
+    neighbourhoods : LatentNeighbourhoods
+    residuals, differences : ndarray of shape (n_train, n_features)
+        See :func:`local_emission`.
+    decoder, covariance : torch.nn.Module
+        The float64 networks.
+    ridge : float
+        The ridge of ``Sigma*``.
+    """
+
+    def __init__(
+        self,
+        mixture,
+        neighbourhoods,
+        residuals,
+        differences,
+        decoder,
+        covariance,
+        ridge,
+    ):
+        self.mixture = mixture
+        self.neighbourhoods = neighbourhoods
+        self.residuals = residuals
+        self.differences = differences
+        self.decoder = decoder
+        self.covariance = covariance
+        self.ridge = ridge
+        n_train, n_latent = neighbourhoods.Z.shape
+        self._roots = None
+        if n_train * n_latent**2 <= _FACTOR_CACHE:
+            self._roots = self._compute_roots(np.arange(n_train))
+
+    def _compute_roots(self, index):
+        codes = self.neighbourhoods.Z[index]
+        labels = self.neighbourhoods.labels[index]
+        sigma = local_second_moments(self.neighbourhoods, codes, self.ridge, labels)
+        with torch.no_grad():
+            factor = self.covariance(torch.as_tensor(codes)).numpy()
+        return emission_roots(sigma, factor)
+
+    def start(self, codes):
+        """The walkers' state at their first codes: no training code, and the
+        component of their nearest code."""
+        return np.full(codes.shape[0], -1), self.neighbourhoods.labels_of(codes)
+
+    def factors(self, codes, state):
+        """``L`` at the walkers' codes: from the landing codes' table once the
+        walkers stand on training codes."""
+        index = state[0]
+        if np.all(index >= 0):
+            return self.mixture.factors(index)
+        return self.covariance(torch.as_tensor(codes))
+
+    def __call__(self, moved, state, generator):
+        """``(samples, landing codes, state)`` of one step."""
+        index = self.mixture.draw(moved, *state, generator)
+        codes = self.neighbourhoods.Z[index]
+        labels = self.neighbourhoods.labels[index]
+        roots = (
+            self._compute_roots(index) if self._roots is None else self._roots[index]
+        )
+        points = emission_codes(codes, roots, generator)
+        with torch.no_grad():
+            decoded = self.decoder(torch.as_tensor(points)).numpy()
+        emitted, _ = local_emission(
+            self.neighbourhoods,
+            self.residuals,
+            self.differences,
+            points,
+            decoded,
+            generator,
+            labels,
+        )
+        return emitted, codes, (index, labels)
+
+
+def walk(embed, covariance, decoder, X, n_steps, generator, keep_path=True, step=None):
     """Algorithm 2: ``X_{t+1} = g(psi(X_t) + L(psi(X_t)) eps_t)``, float64 numpy.
 
     ``embed`` maps a float64 numpy array to its codes; the networks are float64
-    CPU modules; ``generator`` is a CPU ``torch.Generator``. With ``emission``
-    (a function ``(z', g(z'), generator) -> (samples, landing codes)``, see
-    :func:`local_emission`), each step emits the sample it returns, while the
-    walk itself goes on from the code of the training point where the step
-    lands: neither the emission noise nor the decoder's error nor the
-    encoder's extrapolation off the data feeds back into the next step, so
-    none of them can accumulate along the walk.
+    CPU modules; ``generator`` is a CPU ``torch.Generator``. With ``step`` (a
+    :class:`LocalStep`), each move ``z'`` lands on a training code and the
+    step emits the sample that ``step`` returns, while the walk itself goes
+    on from the landing code: neither the emission noise nor the decoder's
+    error nor the encoder's extrapolation off the data feeds back into the
+    next step, so none of them can accumulate along the walk.
     Returns the path of shape ``(n_steps + 1, n, m)``, or only the last points
     when ``keep_path`` is false.
     """
     path = [X] if keep_path else None
     emitted = X
     with torch.no_grad():
-        codes = torch.as_tensor(embed(X), dtype=torch.float64)
+        codes = embed(X)
+        state = None if step is None else step.start(codes)
         for _ in range(n_steps):
-            factor = covariance(codes)
+            codes = torch.as_tensor(codes, dtype=torch.float64)
             noise = torch.randn(
                 (*codes.shape, 1), generator=generator, dtype=torch.float64
             )
+            factor = covariance(codes) if step is None else step.factors(codes, state)
             moved = codes + (factor @ noise).squeeze(-1)
-            emitted = decoder(moved).numpy()
-            if emission is None:
-                next_codes = embed(emitted)
+            if step is None:
+                emitted = decoder(moved).numpy()
+                codes = embed(emitted)
             else:
-                emitted, next_codes = emission(moved.numpy(), emitted, generator)
-            codes = torch.as_tensor(next_codes, dtype=torch.float64)
+                emitted, codes, state = step(moved.numpy(), state, generator)
             if keep_path:
                 path.append(emitted)
     if keep_path:
