@@ -731,11 +731,9 @@ class VDAESampler(
         if getattr(self, "_step", None) is None:
             self._step = LocalStep(
                 StepMixture(self._neighbourhoods, self.covariance_network_),
-                self._neighbourhoods,
                 self._residuals,
                 self._residual_differences,
                 self.decoder_,
-                self.covariance_network_,
                 self.covariance_ridge_,
             )
         return self._step

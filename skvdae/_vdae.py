@@ -795,33 +795,24 @@ class LocalStep:
     Parameters
     ----------
     mixture : StepMixture
-    neighbourhoods : LatentNeighbourhoods
+        The landing draw; its training codes, neighbourhoods and covariance
+        network are the walk's.
     residuals, differences : ndarray of shape (n_train, n_features)
         See :func:`local_emission`.
-    decoder, covariance : torch.nn.Module
-        The float64 networks.
+    decoder : torch.nn.Module
+        The float64 decoder.
     ridge : float
         The ridge of ``Sigma*``.
     """
 
-    def __init__(
-        self,
-        mixture,
-        neighbourhoods,
-        residuals,
-        differences,
-        decoder,
-        covariance,
-        ridge,
-    ):
+    def __init__(self, mixture, residuals, differences, decoder, ridge):
         self.mixture = mixture
-        self.neighbourhoods = neighbourhoods
+        self.neighbourhoods = mixture.neighbourhoods
         self.residuals = residuals
         self.differences = differences
         self.decoder = decoder
-        self.covariance = covariance
         self.ridge = ridge
-        n_train, n_latent = neighbourhoods.Z.shape
+        n_train, n_latent = self.neighbourhoods.Z.shape
         self._roots = None
         if n_train * n_latent**2 <= _FACTOR_CACHE:
             self._roots = self._compute_roots(np.arange(n_train))
@@ -830,9 +821,7 @@ class LocalStep:
         codes = self.neighbourhoods.Z[index]
         labels = self.neighbourhoods.labels[index]
         sigma = local_second_moments(self.neighbourhoods, codes, self.ridge, labels)
-        with torch.no_grad():
-            factor = self.covariance(torch.as_tensor(codes)).numpy()
-        return emission_roots(sigma, factor)
+        return emission_roots(sigma, self.mixture.factors(index).numpy())
 
     def start(self, codes):
         """The walkers' state at their first codes: no training code, and the
@@ -845,7 +834,7 @@ class LocalStep:
         index = state[0]
         if np.all(index >= 0):
             return self.mixture.factors(index)
-        return self.covariance(torch.as_tensor(codes))
+        return self.mixture.covariance(torch.as_tensor(codes))
 
     def __call__(self, moved, state, generator):
         """``(samples, landing codes, state)`` of one step."""
