@@ -64,6 +64,31 @@ def test_high_dimensional_pairs_through_the_backend():
     np.testing.assert_allclose(given.eigenvalues_, default.eigenvalues_, rtol=1e-10)
 
 
+@pytest.mark.parametrize("block", [1 << 22, 1000])
+def test_brute_force_pairs_equal_the_radius_queries(block, monkeypatch):
+    """The default high-dimensional pairs (Gram blocks) are the radius balls."""
+    monkeypatch.setattr(_neighbors, "_BRUTE_BLOCK", block)
+    rng = np.random.RandomState(3)
+    X = rng.normal(size=(300, 20)) + 50.0  # far from the origin: centring
+    X = np.vstack([X, X[:4]])  # exact duplicates, distance 0
+    radius = np.quantile(cdist(X[:40], X), 0.2)
+    pairs = NeighborIndex().fit(X)._row_pairs(radius, None)
+    truth = cdist(X, X, "sqeuclidean")
+    expected = truth <= radius**2
+    dense = pairs.toarray()
+    stored = np.zeros_like(expected)
+    stored[np.repeat(np.arange(len(X)), np.diff(pairs.indptr)), pairs.indices] = True
+    # Pairs within round-off of the radius may go either way.
+    unsure = np.abs(truth - radius**2) < 1e-9 * radius**2
+    assert np.array_equal(stored[~unsure], expected[~unsure])
+    assert pairs.has_sorted_indices and np.all(np.diff(pairs.indptr) > 0)
+    np.testing.assert_allclose(dense[stored], truth[stored], atol=1e-9)
+    assert np.array_equal(dense, dense.T)  # symmetric to the bit
+    assert np.all(dense[np.arange(len(X)), np.arange(len(X))] == 0.0)
+    assert np.all(dense[np.arange(4), np.arange(300, 304)] < 1e-9)
+    assert stored[np.arange(4), np.arange(300, 304)].all()
+
+
 def test_the_backend_is_saved_and_used_after_loading(X, tmp_path):
     backend = NearestNeighbors(algorithm="ball_tree", leaf_size=7)
     sampler = VDAESampler(
@@ -101,7 +126,11 @@ def test_kneighbors_only_backend_gives_the_radius_graph(X):
     assert not index.radius_search_
     from_lists = kernel_matrix(index, kernel, block_rows=37)
     assert index.n_truncated_ == 0
-    assert (from_lists != exact).nnz == 0
+    # The same pairs; the weights agree to round-off (the default computes
+    # high-dimensional distances from Gram blocks, the lists from the backend).
+    assert np.array_equal(from_lists.indptr, exact.indptr)
+    assert np.array_equal(from_lists.indices, exact.indices)
+    np.testing.assert_allclose(from_lists.data, exact.data, rtol=1e-12, atol=1e-15)
     params = dict(n_components=2, solver="exact", bandwidth=0.01)
     default = DiffusionMapEmbedder(**params).fit(Y)
     given = DiffusionMapEmbedder(neighbors=KOnly(), **params).fit(Y)

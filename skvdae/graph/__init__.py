@@ -23,6 +23,7 @@ from ._graph import (
     kernel_matrix,
     locality_order,
     row_sums,
+    scale_symmetric,
     transition_rows,
 )
 from ._kernel import KERNEL_CUTOFF as KERNEL_CUTOFF
@@ -46,5 +47,6 @@ __all__ = [
     "locality_order",
     "max_edges_per_sample",
     "row_sums",
+    "scale_symmetric",
     "transition_rows",
 ]

@@ -210,17 +210,34 @@ def density_normalize(kernel, alpha, copy=True, communicator=None, row_start=0):
     q = row_sums(kernel)
     if communicator is not None:
         q = communicator.allgather(q)
-    scale = q ** (-alpha)
     affinity = kernel.copy() if copy else kernel
-    for start in range(0, kernel.shape[0], _ROW_BLOCK):
-        stop = min(start + _ROW_BLOCK, kernel.shape[0])
-        low, high = kernel.indptr[start], kernel.indptr[stop]
+    return scale_symmetric(affinity, q ** (-alpha), row_start), np.log(q)
+
+
+def scale_symmetric(matrix, scale, row_start=0):
+    """``M_ij <- s_i M_ij s_j`` in place, block of rows by block of rows.
+
+    ``matrix`` holds the rows ``row_start ..`` of the whole matrix; ``scale``
+    has one value per row of the whole matrix. Returns ``matrix``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import sparse
+    >>> from skvdae.graph import scale_symmetric
+    >>> M = sparse.csr_matrix(np.ones((2, 2)))
+    >>> scale_symmetric(M, np.array([1.0, 2.0])).toarray().tolist()
+    [[1.0, 2.0], [2.0, 4.0]]
+    """
+    for start in range(0, matrix.shape[0], _ROW_BLOCK):
+        stop = min(start + _ROW_BLOCK, matrix.shape[0])
+        low, high = matrix.indptr[start], matrix.indptr[stop]
         rows = np.repeat(
             np.arange(start, stop) + row_start,
-            np.diff(kernel.indptr[start : stop + 1]),
+            np.diff(matrix.indptr[start : stop + 1]),
         )
-        affinity.data[low:high] *= scale[rows] * scale[kernel.indices[low:high]]
-    return affinity, np.log(q)
+        matrix.data[low:high] *= scale[rows] * scale[matrix.indices[low:high]]
+    return matrix
 
 
 def build_diffusion_graph(

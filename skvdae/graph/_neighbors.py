@@ -34,6 +34,9 @@ TREE_MAX_FEATURES = 12
 # Rows per block of the radius queries that feed radius_pairs.
 _PAIR_CHUNK = 4096
 
+# Entries of one block of squared distances in the brute-force pairs (32 MB).
+_BRUTE_BLOCK = 1 << 22
+
 #: ``None`` or ``'auto'`` use the approximate backend (when faiss is
 #: installed) from this many samples of more than ``TREE_MAX_FEATURES``
 #: features: there exact search costs 35 s on 10^5 points in 100 dimensions,
@@ -302,6 +305,8 @@ class NeighborIndex:
     def _row_pairs(self, radius, rows):
         """The pairs' CSR of all rows (``rows=None``) or of a shard's rows."""
         if rows is None:
+            if self._default:
+                return self._brute_pairs(radius)
             return self._symmetric_pairs(radius)
         if not self.radius_search_:
             raise ValueError(
@@ -333,6 +338,73 @@ class NeighborIndex:
             )
         pairs = sparse.vstack(blocks, format="csr")
         self._pairs = ((radius, rows), pairs)
+        return pairs
+
+    def _brute_pairs(self, radius):
+        """Symmetric CSR of squared distances within ``radius``, diagonal
+        included, by blocked brute force (the default exact search in high
+        dimension).
+
+        Each pair is computed once, in the block of its lower row, from the
+        Gram matrix (one matrix product per block of rows against the rows
+        after it), so the matrix is symmetric to the bit without comparing
+        the two directions of a radius query, and no per-row lists are
+        built. The data are centred first: the dot-product formula loses
+        digits in proportion to the squared norms.
+        """
+        if self._pairs is not None and self._pairs[0] == (radius, None):
+            return self._pairs[1]
+        X = self.data_ - self.data_.mean(axis=0)
+        n_samples = X.shape[0]
+        norms = np.einsum("ij,ij->i", X, X)
+        limit = radius * radius
+        block_rows = max(1, _BRUTE_BLOCK // n_samples)
+        index_dtype = np.int32 if n_samples < 2**31 else np.int64
+        blocks = []
+        for start in range(0, n_samples, block_rows):
+            stop = min(start + block_rows, n_samples)
+            squared = X[start:stop] @ X[start:].T
+            squared *= -2.0
+            squared += norms[start:stop, None]
+            squared += norms[None, start:]
+            np.maximum(squared, 0.0, out=squared)
+            # Only j > i: np.nonzero lists them row by row, columns sorted.
+            inside = squared <= limit
+            inside[:, : stop - start] = np.triu(inside[:, : stop - start], k=1)
+            row, column = np.nonzero(inside)
+            blocks.append(
+                (
+                    (row + start).astype(index_dtype),
+                    (column + start).astype(index_dtype),
+                    squared[row, column],
+                )
+            )
+            del squared, inside, row, column
+        # COO arrays filled in place (one copy of each pair, twice): the
+        # mirrored pairs (for each row, columns ascending), the diagonal, then
+        # the pairs. Scipy's conversion sorts the entries by row stably, so
+        # each row's columns come out sorted.
+        n_pairs = sum(block[0].size for block in blocks)
+        size = 2 * n_pairs + n_samples
+        rows = np.empty(size, dtype=index_dtype)
+        columns = np.empty(size, dtype=index_dtype)
+        data = np.empty(size)
+        low = 0
+        for first, second, values in blocks:
+            high = low + first.size
+            mirror = slice(low, high)
+            direct = slice(n_pairs + n_samples + low, n_pairs + n_samples + high)
+            rows[mirror], columns[mirror], data[mirror] = second, first, values
+            rows[direct], columns[direct], data[direct] = first, second, values
+            low = high
+        del blocks
+        diagonal = slice(n_pairs, n_pairs + n_samples)
+        rows[diagonal] = columns[diagonal] = np.arange(n_samples)
+        data[diagonal] = 0.0
+        pairs = sparse.coo_matrix(
+            (data, (rows, columns)), shape=(n_samples, n_samples)
+        ).tocsr()
+        self._pairs = ((radius, None), pairs)
         return pairs
 
     def _symmetric_pairs(self, radius):

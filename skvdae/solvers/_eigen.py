@@ -4,6 +4,8 @@ import numpy as np
 from scipy import linalg, sparse
 from scipy.sparse.linalg import LinearOperator, eigsh, splu
 
+from ..graph import scale_symmetric
+
 # Below this size (or for a large share of the spectrum) a dense solve is faster
 # and avoids ARPACK's requirement k < n.
 _DENSE_MAX_SAMPLES = 400
@@ -21,9 +23,10 @@ _SHIFT = -1e-8
 
 
 def symmetric_kernel_operator(affinity, degrees):
-    """``A = D^-1/2 W^(alpha) D^-1/2``, similar to the Markov matrix ``P``."""
-    inv_sqrt = sparse.diags(1.0 / np.sqrt(degrees))
-    return (inv_sqrt @ affinity @ inv_sqrt).tocsc()
+    """``A = D^-1/2 W^(alpha) D^-1/2``, similar to the Markov matrix ``P`` (CSR,
+    float64)."""
+    symmetric = sparse.csr_matrix(affinity, dtype=np.float64, copy=True)
+    return scale_symmetric(symmetric, 1.0 / np.sqrt(degrees))
 
 
 def top_eigenvectors(graph, n_eigenvectors, random_state):
@@ -59,7 +62,9 @@ def top_eigenvectors(graph, n_eigenvectors, random_state):
     columns, values, n_solves = [], [], 0
     for component in range(graph.n_connected_components):
         rows = np.flatnonzero(labels == component)
-        affinity = graph.affinity[rows][:, rows]
+        affinity = graph.affinity
+        if rows.size < n_samples:
+            affinity = affinity[rows][:, rows]
         degrees = graph.degrees[rows]
         wanted = min(n_eigenvectors, rows.size)
         if wanted == 1:
