@@ -38,6 +38,7 @@ from ._vdae import (
     local_elbo,
     local_second_moments,
     residual_differences,
+    residual_mean_size,
     target_factors,
     train_vdae,
     walk,
@@ -148,7 +149,11 @@ class VDAESampler(
         code, the noise around a curve), only in the directions where the
         data have it, and removes the decoder's local bias; a decoder error
         that varies smoothly along the data cancels between neighbours and
-        is not emitted as noise. The walk then goes on from the landing
+        is not emitted as noise. Where the residuals are not noise but
+        detail that varies with the code (noise-free images, which a mean of
+        ``k`` would blend), the sample takes instead the residual of the
+        training code nearest to ``u`` and no added noise
+        (``n_residual_neighbors_``). The walk then goes on from the landing
         code, so that neither the emitted noise nor the decoder's error nor
         the encoder's extrapolation off the data accumulates along the walk.
         ``'none'``: ``g(z')`` itself, and the
@@ -222,6 +227,14 @@ class VDAESampler(
         Latent dimension ``D``.
     n_neighbors_ : int
         The ``k`` used for ``Sigma*`` (capped by the size of each component).
+    n_residual_neighbors_ : int or None
+        With ``decoder_variance='local'``: 1 when a sample takes the
+        reconstruction residual of its nearest training code (residuals that
+        vary with the code: detail of noise-free data the decoder misses),
+        ``n_neighbors_`` when it takes the mean residual of its nearest codes
+        and fresh noise of their covariance (residuals that are noise);
+        whichever predicts the training residuals better, each left out (see
+        the user guide). None with ``decoder_variance='none'``.
     covariance_scale_ : ndarray of shape (n_clusters,)
         The ``alpha`` used in each connected component of the training data
         (one value when it is connected; all equal to ``covariance_scale``
@@ -716,11 +729,15 @@ class VDAESampler(
     def _set_residuals(self, residuals):
         """The local emission's residuals and their neighbour differences."""
         self._residuals = residuals
-        self._residual_differences = (
-            None
-            if residuals is None
-            else residual_differences(self._neighbourhoods, residuals)
-        )
+        self._residual_differences = None
+        self.n_residual_neighbors_ = None
+        if residuals is not None:
+            self._residual_differences = residual_differences(
+                self._neighbourhoods, residuals
+            )
+            self.n_residual_neighbors_ = residual_mean_size(
+                self._neighbourhoods, residuals
+            )
         self._step = None
 
     def _local_step(self):
@@ -735,6 +752,7 @@ class VDAESampler(
                 self._residual_differences,
                 self.decoder_,
                 self.covariance_ridge_,
+                self.n_residual_neighbors_,
             )
         return self._step
 

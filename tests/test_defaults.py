@@ -17,6 +17,7 @@ from skvdae._vdae import (
     local_emission,
     local_second_moments,
     residual_differences,
+    residual_mean_size,
 )
 from skvdae.datasets import (
     gaussian_grid_centres,
@@ -273,7 +274,7 @@ def test_decoder_variance_none_returns_the_decoder_mean():
     assert local_spread == pytest.approx(GRID_SIGMA, rel=0.25)
 
 
-def _emit(Z, labels, residuals, query, n_draws=20000, n_neighbors=1000):
+def _emit(Z, labels, residuals, query, n_draws=20000, n_neighbors=1000, n_mean=None):
     import torch
 
     neighbourhoods = LatentNeighbourhoods(Z, labels, n_neighbors=n_neighbors)
@@ -282,7 +283,13 @@ def _emit(Z, labels, residuals, query, n_draws=20000, n_neighbors=1000):
     decoded = np.zeros((n_draws, residuals.shape[1]))
     generator = torch.Generator().manual_seed(0)
     return local_emission(
-        neighbourhoods, residuals, differences, queries, decoded, generator
+        neighbourhoods,
+        residuals,
+        differences,
+        queries,
+        decoded,
+        generator,
+        n_mean=n_mean,
     )
 
 
@@ -349,6 +356,60 @@ def test_local_emission_keeps_noise_and_drops_a_smooth_decoder_error():
     emitted, _ = _emit(Z, labels, smooth + noise, query, n_neighbors=k)
     spread = np.sqrt(np.trace(np.cov(emitted.T)) / 2)
     assert spread == pytest.approx(0.1, rel=0.3)
+
+
+def test_residual_mean_size_follows_the_residuals():
+    """Leave-one-out: the nearest residual where the residuals vary with the
+    code faster than their mean can follow, all k for independent noise,
+    whatever the scale."""
+    rng = np.random.RandomState(0)
+    t = np.sort(rng.uniform(size=1500))
+    Z = np.c_[np.cos(2 * np.pi * t), np.sin(2 * np.pi * t)]
+    codes = LatentNeighbourhoods(Z, np.zeros(1500, int), n_neighbors=20)
+    detail = 5.0 * np.c_[np.sin(12 * np.pi * t), np.cos(30 * np.pi * t)]
+    assert residual_mean_size(codes, detail) == 1
+    assert residual_mean_size(codes, 1e-3 * rng.normal(size=(1500, 2))) == 20
+    # Noise on top of detail: whichever predicts better, by a margin.
+    noise = 0.1 * rng.normal(size=(1500, 2))
+    assert residual_mean_size(codes, 0.02 * detail + noise) == 20
+    assert residual_mean_size(codes, 1.0 * detail + noise) == 1
+    # A component of one code has nothing to predict from; copies leave
+    # themselves out.
+    Z1 = np.r_[Z, [[9.0, 9.0]], np.repeat(Z[:3], 2, axis=0)]
+    labels = np.r_[np.zeros(1500, int), [1], np.zeros(6, int)]
+    codes = LatentNeighbourhoods(Z1, labels, n_neighbors=20)
+    residuals = np.r_[detail, [[0.0, 0.0]], np.repeat(detail[:3], 2, axis=0)]
+    assert residual_mean_size(codes, residuals) == 1
+    # Code 0 has three copies (rows 0, 1501, 1502): each sees the other two
+    # first, never itself.
+    others = codes.others(np.array([0, 1501, 1502]), 5)
+    assert others.shape == (3, 5)
+    for row, nearest in zip([0, 1501, 1502], others[:, :2], strict=True):
+        assert set(nearest) == {0, 1501, 1502} - {row}
+    assert codes.others(np.array([1500]), 5).shape == (1, 0)
+
+
+def test_local_emission_with_the_nearest_residual_adds_no_noise():
+    """m = 1: the decoded point plus the nearest code's residual, the noise
+    included; m = k/2: the mean of the nearest half and (1 - 2/k) of the
+    difference covariance."""
+    rng = np.random.RandomState(1)
+    Z = rng.normal(size=(300, 2))
+    residuals = rng.normal(size=(300, 3))
+    query = np.array([0.1, -0.2])
+    nearest = np.argsort(np.linalg.norm(Z - query, axis=1))
+    emitted, _ = _emit(Z, np.zeros(300, int), residuals, query, 50, 10, n_mean=1)
+    np.testing.assert_array_equal(emitted, np.tile(residuals[nearest[0]], (50, 1)))
+    emitted, _ = _emit(Z, np.zeros(300, int), residuals, query, 40000, 10, n_mean=5)
+    np.testing.assert_allclose(
+        emitted.mean(axis=0), residuals[nearest[:5]].mean(axis=0), atol=0.02
+    )
+    d = residual_differences(
+        LatentNeighbourhoods(Z, np.zeros(300, int), 10), residuals
+    )[nearest[:10]]
+    np.testing.assert_allclose(
+        np.cov(emitted.T), (1 - 1 / 5) * d.T @ d / 20, rtol=0.05, atol=0.01
+    )
 
 
 def test_second_moments_stay_within_the_component():

@@ -104,7 +104,13 @@ def test_sampler_round_trip(sampler, X, tmp_path):
         loaded.kl_divergence(X, initial=True), sampler.kl_divergence(X, initial=True)
     )
     np.testing.assert_array_equal(loaded.loss_curve_, sampler.loss_curve_)
-    for name in ("n_components_", "n_neighbors_", "covariance_ridge_", "n_iter_"):
+    for name in (
+        "n_components_",
+        "n_neighbors_",
+        "n_residual_neighbors_",
+        "covariance_ridge_",
+        "n_iter_",
+    ):
         assert getattr(loaded, name) == getattr(sampler, name)
     # pickle keeps working on a loaded model
     again = pickle.loads(pickle.dumps(loaded))

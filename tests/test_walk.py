@@ -211,3 +211,31 @@ def test_samples_follow_a_non_uniform_density_on_a_circle():
     landed = np.histogram(angle, bins)[0] / angle.size
     assert 0.5 * np.abs(landed - data).sum() < 0.05
     assert np.abs(np.linalg.norm(samples, axis=1) - 1.0).mean() < 0.01
+
+
+def test_samples_of_a_rendered_video_keep_its_frames():
+    """Noise-free images: the residuals are detail the decoder misses, so a
+    sample takes its nearest frame's own (m = 1) instead of blending k."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from skvdae import DiffusionMapEmbedder
+    from skvdae.datasets import make_rotating_bunny
+
+    shape = dict(height=24, width=30)
+    X, _ = make_rotating_bunny(200, **shape)
+    middle = (np.arange(200) + 0.5) * 2 * np.pi / 200
+    held_out, _ = make_rotating_bunny(200, angles=middle, **shape)
+    dense, _ = make_rotating_bunny(720, **shape)
+    nearest = NearestNeighbors(n_neighbors=1).fit(dense)
+    sampler = VDAESampler(
+        DiffusionMapEmbedder(solver="exact", random_state=0),
+        max_iter=500,
+        random_state=0,
+    ).fit(X)
+    assert sampler.n_residual_neighbors_ == 1
+    floor = nearest.kneighbors(held_out)[0].mean()
+    distance = nearest.kneighbors(sampler.sample(300, random_state=0))[0].mean()
+    # The local mean of k residuals instead blends k frames.
+    sampler._local_step().n_mean = sampler.n_neighbors_
+    blended = nearest.kneighbors(sampler.sample(300, random_state=0))[0].mean()
+    assert distance < 1.5 * floor < blended, (distance, floor, blended)

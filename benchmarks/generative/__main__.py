@@ -59,6 +59,14 @@ def _parser():
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
     parser.add_argument(
+        "--video-shape",
+        nargs=3,
+        type=int,
+        default=None,
+        metavar=("FRAMES", "HEIGHT", "WIDTH"),
+        help="the video's frames and size (the profile's: 200 40 50)",
+    )
+    parser.add_argument(
         "--n-jobs",
         type=int,
         default=min(2, os.cpu_count() or 1),
@@ -92,8 +100,10 @@ def main(argv=None):
         return _render(args.render, args.table)
     name = "quick" if args.quick else (args.profile or "full")
     overrides = {"seeds": tuple(args.seeds)} if args.seeds else {}
+    if args.video_shape:
+        overrides["video_shape"] = tuple(args.video_shape)
     profile = get_profile(name, **overrides)
-    full = name == "full" and not args.seeds
+    full = name == "full" and not overrides
     out = args.out or (FULL_JSON if full else RESULTS / f"generative_{name}.json")
     table = args.table or (FULL_TABLE if full else out.with_suffix(".rst"))
 
