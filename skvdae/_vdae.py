@@ -113,6 +113,7 @@ class LatentNeighbourhoods:
 
     @property
     def n_components(self):
+        """Number of connected components."""
         return len(self._members)
 
     def members(self, component):
@@ -130,15 +131,10 @@ class LatentNeighbourhoods:
         n_others = min(n_neighbors, members.size - 1)
         if n_others == 0:
             return np.empty((rows.size, 0), dtype=np.intp)
-        nearest = members[
-            self._indices[component].kneighbors(
-                self.Z[rows], n_neighbors=n_others + 1, return_distance=False
-            )
-        ]
-        # Leave each row out (it comes first, unless exact copies hide it).
-        keep = nearest != rows[:, None]
-        keep[keep.all(axis=1), -1] = False
-        return nearest[keep].reshape(rows.size, n_others)
+        _, nearest = self._indices[component].row_kneighbors(
+            np.searchsorted(members, rows), n_others
+        )
+        return members[nearest]
 
     def labels_of(self, Z_query):
         """The component of the nearest training code of each query."""
@@ -792,18 +788,25 @@ def local_emission(
     """
     emitted = np.empty_like(decoded)
     landing = np.empty(Z_query.shape[0], dtype=np.intp)
+    # Queries per block: the gathered residuals (block x k x features) stay
+    # within _FACTOR_CACHE entries, whatever the number of features.
+    per_query = neighbourhoods.n_neighbors * residuals.shape[1]
+    block = max(1, _FACTOR_CACHE // per_query)
     for rows, neighbors in neighbourhoods.groups(Z_query, labels):
         k = neighbors.shape[1]
         m = k if n_mean is None else min(int(n_mean), k)
         eta = torch.randn(
             neighbors.shape, generator=generator, dtype=torch.float64
         ).numpy()
-        deviation = np.einsum("nkm,nk->nm", differences[neighbors], eta)
-        emitted[rows] = (
-            decoded[rows]
-            + residuals[neighbors[:, :m]].mean(axis=1)
-            + deviation * np.sqrt((1.0 - 1.0 / m) / (2.0 * k))
-        )
+        scale = np.sqrt((1.0 - 1.0 / m) / (2.0 * k))
+        for start in range(0, rows.size, block):
+            part = slice(start, start + block)
+            sample = decoded[rows[part]] + residuals[neighbors[part, :m]].mean(axis=1)
+            if m > 1:
+                sample += scale * np.einsum(
+                    "nkm,nk->nm", differences[neighbors[part]], eta[part]
+                )
+            emitted[rows[part]] = sample
         landing[rows] = neighbors[:, 0]
     return emitted, landing
 

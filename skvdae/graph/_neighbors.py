@@ -181,13 +181,17 @@ class NeighborIndex:
         """
         if rows is None:
             return self.kneighbors(n_neighbors=n_neighbors)
-        start, stop = rows
+        return self.row_kneighbors(np.arange(*rows), n_neighbors)
+
+    def row_kneighbors(self, rows, n_neighbors):
+        """:meth:`training_kneighbors` of the training rows ``rows`` (an index
+        array): each row's ``n_neighbors`` nearest other training points."""
         distances, indices = self.kneighbors(
-            self.data_[start:stop], n_neighbors=n_neighbors + 1
+            self.data_[rows], n_neighbors=n_neighbors + 1
         )
-        keep = indices != np.arange(start, stop)[:, None]
+        keep = indices != np.asarray(rows)[:, None]
         keep[keep.all(axis=1), 0] = False
-        shape = (stop - start, n_neighbors)
+        shape = (len(rows), n_neighbors)
         return distances[keep].reshape(shape), indices[keep].reshape(shape)
 
     def radius_neighbors(self, X, radius):
