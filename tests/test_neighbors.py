@@ -136,7 +136,11 @@ def test_kneighbors_only_backend_gives_the_radius_graph(X):
     given = DiffusionMapEmbedder(neighbors=KOnly(), **params).fit(Y)
     assert given.dropped_kernel_mass_ == pytest.approx(0.0, abs=1e-12)
     np.testing.assert_allclose(given.eigenvalues_, default.eigenvalues_, rtol=1e-10)
-    np.testing.assert_allclose(given.transform(Y[::7]), default.transform(Y[::7]))
+    # Coordinates of order 1: round-off of the kernel weights moves them by
+    # about 1e-12, which is a large relative change only near zero.
+    np.testing.assert_allclose(
+        given.transform(Y[::7]), default.transform(Y[::7]), rtol=1e-7, atol=1e-10
+    )
 
 
 def test_dropped_mass_is_measured_on_truncated_lists():
