@@ -296,3 +296,65 @@ def test_sklearn_params_and_shared_defaults(cls):
     assert params["activation"] == "tanh"
     with pytest.raises(Exception, match="not fitted"):
         model.sample(3)
+
+
+# -- networks as parameters --------------------------------------------------
+
+
+def _images(n=40, seed=0):
+    """Small 1 x 6 x 8 images: a bright square moving along a row."""
+    rng = np.random.RandomState(seed)
+    images = np.zeros((n, 1, 6, 8))
+    for row, column in enumerate(rng.randint(0, 6, n)):
+        images[row, 0, 2:4, column : column + 2] = 1.0
+    return images.reshape(n, -1) + 0.01 * rng.randn(n, 48)
+
+
+@pytest.mark.parametrize("cls", [GaussianVAE, HypersphericalVAE, WGANGP, GANDRS])
+def test_convolutional_networks_are_built_from_the_factories(cls):
+    from sklearn.base import clone
+
+    from skvdae.nn import ConvDecoder, ConvEncoder
+
+    shape = {"image_shape": (1, 6, 8), "channels": (4,)}
+    model = cls(
+        3,
+        encoder=ConvEncoder,
+        encoder_params={**shape, "hidden_size": 8},
+        decoder=ConvDecoder,
+        decoder_params={**shape, "hidden_size": 8},
+        max_iter=3,
+        batch_size=16,
+        random_state=0,
+    )
+    X = _images()
+    model.fit(X)
+    reads, writes, width = {
+        GaussianVAE: ("encoder_", "decoder_", 6),
+        HypersphericalVAE: ("encoder_", "decoder_", 4),
+        WGANGP: ("critic_", "generator_", 1),
+        GANDRS: ("discriminator_", "generator_", 1),
+    }[cls]
+    assert isinstance(getattr(model, reads), ConvEncoder)
+    assert isinstance(getattr(model, writes), ConvDecoder)
+    assert getattr(model, reads).head[-1].out_features == width
+    assert model.sample(5, random_state=0).shape == (5, 48)
+    # Seeded like the default networks: the same random_state, the same model.
+    again = clone(model).fit(X)
+    np.testing.assert_array_equal(
+        again.sample(5, random_state=1), model.sample(5, random_state=1)
+    )
+
+
+def test_a_network_of_the_wrong_shape_fails_at_build_naming_the_parameter():
+    def wrong(n_inputs, n_outputs):
+        return torch.nn.Linear(n_inputs, n_outputs + 1)
+
+    with pytest.raises(ValueError, match=r"decoder=wrong maps .* must return"):
+        GaussianVAE(decoder=wrong, max_iter=1).fit(_gaussian(20))
+    with pytest.raises(TypeError, match="encoder_params"):
+        WGANGP(encoder=make_mlp, encoder_params={"depth": 2}, max_iter=1).fit(
+            _gaussian(20)
+        )
+    with pytest.raises(TypeError, match="decoder_params must be None or a dict"):
+        GANDRS(decoder=make_mlp, decoder_params=[1], max_iter=1).fit(_gaussian(20))

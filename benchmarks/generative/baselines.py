@@ -2,7 +2,9 @@
 
 Four baselines, small and fair: every network is built by :func:`make_mlp`
 (default one hidden layer of 512 tanh units, the paper's budget on the synthetic
-sets) and every model is trained by :func:`train_loop` (minibatches drawn
+sets) unless an ``encoder`` or ``decoder`` factory is given (the benchmark's
+images get :class:`skvdae.nn.ConvEncoder` and :class:`skvdae.nn.ConvDecoder`),
+and every model is trained by :func:`train_loop` (minibatches drawn
 without replacement, epoch after epoch, Adam), the package's own training loop
 (:func:`skvdae.nn.fit_minibatches`), so that the models differ only in what
 they are, not in how they are trained.
@@ -35,6 +37,7 @@ from torch.nn import functional as F
 from skvdae.nn import (
     MLP,
     FitProgress,
+    build_network,
     descend,
     fit_minibatches,
     make_generator,
@@ -65,7 +68,7 @@ __all__ = [
 
 
 def make_mlp(n_inputs, n_outputs, hidden_layer_sizes=(512,), activation="tanh"):
-    """The one network builder of the benchmark.
+    """The baselines' default network builder.
 
     Parameters
     ----------
@@ -215,6 +218,20 @@ class _Baseline(BaseEstimator):
     def _validate_params_extra(self):
         pass
 
+    def _network(self, role, n_inputs, n_outputs):
+        """The ``role`` ('encoder' or 'decoder') network, in float32."""
+        return build_network(
+            getattr(self, role),
+            getattr(self, f"{role}_params"),
+            n_inputs,
+            n_outputs,
+            default=lambda: make_mlp(
+                n_inputs, n_outputs, self.hidden_layer_sizes, self.activation
+            ),
+            name=role,
+            params_name=f"{role}_params",
+        ).to(_DTYPE)
+
     def fit(self, X, y=None):
         """Fit the model to ``X``.
 
@@ -340,9 +357,7 @@ class _VAEBase(_Baseline):
             )
 
     def _build_decoder(self, n_features):
-        self.decoder_ = make_mlp(
-            self.latent_dim, n_features, self.hidden_layer_sizes, self.activation
-        )
+        self.decoder_ = self._network("decoder", self.latent_dim, n_features)
         if self.decoder_variance == "learned":
             self.decoder_log_var_ = nn.Parameter(torch.zeros(n_features, dtype=_DTYPE))
         else:
@@ -405,6 +420,16 @@ class GaussianVAE(_VAEBase):
     hidden_layer_sizes : sequence of int, default=(512,)
         Hidden layers of the encoder and of the decoder.
     activation : str, default='tanh'
+        Of the default networks.
+    encoder, decoder : None, torch.nn.Module subclass or callable, default=None
+        The encoder (output ``2 * latent_dim``: means and log-variances) and
+        the decoder. ``None`` is :func:`make_mlp` with ``hidden_layer_sizes``
+        and ``activation``; otherwise each is built at ``fit`` as
+        ``factory(n_inputs, n_outputs, **params)``, as the package's own
+        estimators build theirs (e.g. :class:`skvdae.nn.ConvEncoder` and
+        :class:`skvdae.nn.ConvDecoder` for images).
+    encoder_params, decoder_params : dict or None, default=None
+        Keyword arguments of ``encoder`` and ``decoder``.
     decoder_variance : 'learned' or float, default='learned'
         Fixed values are in standardised units.
     sample_noise : bool, default=False
@@ -435,6 +460,10 @@ class GaussianVAE(_VAEBase):
         *,
         hidden_layer_sizes=(512,),
         activation="tanh",
+        encoder=None,
+        encoder_params=None,
+        decoder=None,
+        decoder_params=None,
         decoder_variance="learned",
         sample_noise=False,
         max_iter=5000,
@@ -446,6 +475,10 @@ class GaussianVAE(_VAEBase):
         self.latent_dim = latent_dim
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.encoder = encoder
+        self.encoder_params = encoder_params
+        self.decoder = decoder
+        self.decoder_params = decoder_params
         self.decoder_variance = decoder_variance
         self.sample_noise = sample_noise
         self.max_iter = max_iter
@@ -455,9 +488,7 @@ class GaussianVAE(_VAEBase):
         self.verbose = verbose
 
     def _build(self, n_features):
-        self.encoder_ = make_mlp(
-            n_features, 2 * self.latent_dim, self.hidden_layer_sizes, self.activation
-        )
+        self.encoder_ = self._network("encoder", n_features, 2 * self.latent_dim)
         self._build_decoder(n_features)
 
     def _encode(self, x):
@@ -507,9 +538,11 @@ class HypersphericalVAE(_VAEBase):
     latent_dim : int, default=3
         Dimension of the ambient latent space (``>= 2``); the latent manifold
         is the sphere ``S^(latent_dim - 1)``.
-    hidden_layer_sizes, activation, decoder_variance, sample_noise, max_iter, \
-batch_size, learning_rate, random_state, verbose
-        As in :class:`GaussianVAE`.
+    hidden_layer_sizes, activation, encoder, encoder_params, decoder, \
+decoder_params, decoder_variance, sample_noise, max_iter, batch_size, \
+learning_rate, random_state, verbose
+        As in :class:`GaussianVAE`; the encoder's output has width
+        ``latent_dim + 1`` (the direction, then the concentration).
 
     Attributes
     ----------
@@ -526,6 +559,10 @@ batch_size, learning_rate, random_state, verbose
         *,
         hidden_layer_sizes=(512,),
         activation="tanh",
+        encoder=None,
+        encoder_params=None,
+        decoder=None,
+        decoder_params=None,
         decoder_variance="learned",
         sample_noise=False,
         max_iter=5000,
@@ -537,6 +574,10 @@ batch_size, learning_rate, random_state, verbose
         self.latent_dim = latent_dim
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.encoder = encoder
+        self.encoder_params = encoder_params
+        self.decoder = decoder
+        self.decoder_params = decoder_params
         self.decoder_variance = decoder_variance
         self.sample_noise = sample_noise
         self.max_iter = max_iter
@@ -550,9 +591,7 @@ batch_size, learning_rate, random_state, verbose
         _check_positive_int(self.latent_dim, "latent_dim", minimum=2)
 
     def _build(self, n_features):
-        self.encoder_ = make_mlp(
-            n_features, self.latent_dim + 1, self.hidden_layer_sizes, self.activation
-        )
+        self.encoder_ = self._network("encoder", n_features, self.latent_dim + 1)
         self._build_decoder(n_features)
 
     def _posterior(self, x):
@@ -617,9 +656,7 @@ def gradient_penalty(critic, real, fake, generator):
 
 class _GANBase(_Baseline):
     def _build_generator(self, n_features):
-        self.generator_ = make_mlp(
-            self.latent_dim, n_features, self.hidden_layer_sizes, self.activation
-        )
+        self.generator_ = self._network("decoder", self.latent_dim, n_features)
 
     def _decode(self, Z):
         return self.generator_(Z)
@@ -644,6 +681,15 @@ class WGANGP(_GANBase):
     hidden_layer_sizes : sequence of int, default=(512,)
         Hidden layers of the generator and of the critic.
     activation : str, default='tanh'
+        Of the default networks.
+    encoder, decoder : None, torch.nn.Module subclass or callable, default=None
+        The critic (output width 1) and the generator, named as in the VAEs
+        so that one setting serves every baseline. ``None`` is
+        :func:`make_mlp` with ``hidden_layer_sizes`` and ``activation``;
+        otherwise each is built at ``fit`` as ``factory(n_inputs, n_outputs,
+        **params)``.
+    encoder_params, decoder_params : dict or None, default=None
+        Keyword arguments of ``encoder`` and ``decoder``.
     lambda_gp : float, default=10.0
     n_critic : int, default=5
     max_iter : int, default=5000
@@ -669,6 +715,10 @@ class WGANGP(_GANBase):
         *,
         hidden_layer_sizes=(512,),
         activation="tanh",
+        encoder=None,
+        encoder_params=None,
+        decoder=None,
+        decoder_params=None,
         lambda_gp=10.0,
         n_critic=5,
         max_iter=5000,
@@ -681,6 +731,10 @@ class WGANGP(_GANBase):
         self.latent_dim = latent_dim
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.encoder = encoder
+        self.encoder_params = encoder_params
+        self.decoder = decoder
+        self.decoder_params = decoder_params
         self.lambda_gp = lambda_gp
         self.n_critic = n_critic
         self.max_iter = max_iter
@@ -696,7 +750,7 @@ class WGANGP(_GANBase):
 
     def _build(self, n_features):
         self._build_generator(n_features)
-        self.critic_ = make_mlp(n_features, 1, self.hidden_layer_sizes, self.activation)
+        self.critic_ = self._network("encoder", n_features, 1)
 
     def _make_step(self, X, generator):
         betas = tuple(self.betas)
@@ -787,6 +841,15 @@ class GANDRS(_GANBase):
     hidden_layer_sizes : sequence of int, default=(512,)
         Hidden layers of the generator and of the discriminator.
     activation : str, default='tanh'
+        Of the default networks.
+    encoder, decoder : None, torch.nn.Module subclass or callable, default=None
+        The discriminator (output width 1) and the generator, named as in the VAEs
+        so that one setting serves every baseline. ``None`` is
+        :func:`make_mlp` with ``hidden_layer_sizes`` and ``activation``;
+        otherwise each is built at ``fit`` as ``factory(n_inputs, n_outputs,
+        **params)``.
+    encoder_params, decoder_params : dict or None, default=None
+        Keyword arguments of ``encoder`` and ``decoder``.
     max_iter : int, default=5000
         Number of generator steps.
     batch_size : int, default=128
@@ -822,6 +885,10 @@ class GANDRS(_GANBase):
         *,
         hidden_layer_sizes=(512,),
         activation="tanh",
+        encoder=None,
+        encoder_params=None,
+        decoder=None,
+        decoder_params=None,
         max_iter=5000,
         batch_size=128,
         learning_rate=2e-4,
@@ -836,6 +903,10 @@ class GANDRS(_GANBase):
         self.latent_dim = latent_dim
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.encoder = encoder
+        self.encoder_params = encoder_params
+        self.decoder = decoder
+        self.decoder_params = decoder_params
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -861,9 +932,7 @@ class GANDRS(_GANBase):
 
     def _build(self, n_features):
         self._build_generator(n_features)
-        self.discriminator_ = make_mlp(
-            n_features, 1, self.hidden_layer_sizes, self.activation
-        )
+        self.discriminator_ = self._network("encoder", n_features, 1)
 
     def _make_step(self, X, generator):
         betas = tuple(self.betas)

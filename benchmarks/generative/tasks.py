@@ -19,6 +19,7 @@ from skvdae.datasets import (
     grid_nearest_centre,
     load_bunny,
     load_digit_images,
+    load_mnist_5k,
     loop_distance,
     make_gaussian_grid,
     make_loop,
@@ -28,6 +29,7 @@ from skvdae.datasets import (
     sphere_distance,
     torus_distance,
 )
+from skvdae.nn import ConvDecoder, ConvEncoder
 
 __all__ = ["PROFILES", "TASKS", "Profile", "Split", "Task", "build_vdae", "get_profile"]
 
@@ -50,10 +52,14 @@ class Profile:
         Adam steps of the VAEs and generator steps of the GAN.
     wgan_iter : int
         Generator steps of WGAN-GP (each with ``n_critic = 5`` critic steps).
-    video_baseline_iter, video_wgan_iter, digits_baseline_iter : int
-        Steps of the baselines (generator steps for the GANs) on the video
-        (WGAN-GP apart: each of its steps costs about five GAN steps) and on
-        the digits.
+    video_baseline_iter, video_wgan_iter, digits_baseline_iter, \
+mnist_baseline_iter, mnist_wgan_iter : int
+        Steps of the baselines (generator steps for the GANs) on the video,
+        the digits and MNIST (WGAN-GP apart where its own is given: each of
+        its steps costs about five GAN steps).
+    n_mnist : int or None
+        MNIST images used (a stratified subset; None for all 5000), 70% for
+        training.
     vdae_iter_scale : float
         Multiplies each task's ``max_iter`` of the VDAE's decoder and
         covariance training.
@@ -77,6 +83,9 @@ class Profile:
     video_baseline_iter: int
     video_wgan_iter: int
     digits_baseline_iter: int
+    mnist_baseline_iter: int
+    mnist_wgan_iter: int
+    n_mnist: object
     vdae_iter_scale: float
     n_topology: int
     video_shape: tuple
@@ -96,9 +105,12 @@ PROFILES = {
         video_baseline_iter=400,
         video_wgan_iter=200,
         digits_baseline_iter=3000,
+        mnist_baseline_iter=1000,
+        mnist_wgan_iter=200,
+        n_mnist=None,
         vdae_iter_scale=1.0,
         n_topology=1000,
-        video_shape=(200, 40, 50),
+        video_shape=(200, 80, 100),
         n_reference_frames=720,
         n_walkers=300,
     ),
@@ -113,6 +125,9 @@ PROFILES = {
         video_baseline_iter=100,
         video_wgan_iter=50,
         digits_baseline_iter=500,
+        mnist_baseline_iter=200,
+        mnist_wgan_iter=50,
+        n_mnist=None,
         vdae_iter_scale=0.5,
         n_topology=500,
         video_shape=(200, 40, 50),
@@ -130,6 +145,9 @@ PROFILES = {
         video_baseline_iter=10,
         video_wgan_iter=5,
         digits_baseline_iter=10,
+        mnist_baseline_iter=10,
+        mnist_wgan_iter=5,
+        n_mnist=600,
         vdae_iter_scale=0.02,
         n_topology=120,
         video_shape=(60, 16, 20),
@@ -198,9 +216,12 @@ class Task:
         the VDAE's ``n_components='auto'`` chooses on the set (seed 0).
     kind : {'manifold', 'grid', 'video', 'digits'}
         Which extra metrics apply.
-    baseline_net : dict or None
-        ``hidden_layer_sizes`` and ``activation`` of every baseline's networks;
-        None means :data:`PAPER_NET`.
+    baseline_params : dict, callable or None
+        Keyword arguments of every baseline that set its networks and batch
+        (``hidden_layer_sizes`` and ``activation``, or ``encoder`` and
+        ``decoder`` factories with their parameters, and ``batch_size``); a
+        callable takes the profile and returns them. None means
+        :data:`PAPER_NET`.
     gan_latent_dim : int or None
         Latent dimension of the GANs; None means ``n_components``.
     """
@@ -216,7 +237,7 @@ class Task:
     n_steps: int
     n_components: int
     kind: str = "manifold"
-    baseline_net: dict = None
+    baseline_params: object = None
     gan_latent_dim: int = None
 
 
@@ -301,17 +322,25 @@ def _load_video(profile, seed):
     )
 
 
-def _load_digits(profile, seed):
-    (split_seed,) = _seeds(seed, 1)
-    X, y = load_digit_images()
-    X_train, X_test, y_train, y_test = train_test_split(
-        X.astype(np.float64),
-        y,
-        test_size=0.3,
-        stratify=y,
-        random_state=int(split_seed % (2**32 - 1)),
-    )
-    return Split(X_train, X_test, len(X_test), y_train, y_test)
+def _load_labelled(load, size=None):
+    """A stratified 70% / 30% split of labelled images ``load() -> (X, y)``,
+    of the profile's attribute ``size`` images if given (all if it is None)."""
+
+    def split(profile, seed):
+        (split_seed,) = _seeds(seed, 1)
+        X, y = load()
+        n = getattr(profile, size) if size else None
+        X_train, X_test, y_train, y_test = train_test_split(
+            X.astype(np.float64),
+            y,
+            train_size=None if n is None else round(0.7 * n),
+            test_size=0.3 if n is None else n - round(0.7 * n),
+            stratify=y,
+            random_state=int(split_seed % (2**32 - 1)),
+        )
+        return Split(X_train, X_test, len(X_test), y_train, y_test)
+
+    return split
 
 
 # --------------------------------------------------------------------------
@@ -407,6 +436,31 @@ PAPER_NET = {"hidden_layer_sizes": (512,), "activation": "tanh"}
 DRS_GRID_NET = {"hidden_layer_sizes": (256, 256, 256), "activation": "relu"}
 
 
+def _image_networks(image_shape, channels_last=False, batch_size=128):
+    """The baselines' networks on images: :class:`~skvdae.nn.ConvEncoder`
+    reads them (the VAEs' encoders, the GANs' critics) and
+    :class:`~skvdae.nn.ConvDecoder` writes them, at the modules' defaults."""
+    shape = {"image_shape": tuple(image_shape), "channels_last": channels_last}
+    return {
+        "encoder": ConvEncoder,
+        "encoder_params": shape,
+        "decoder": ConvDecoder,
+        "decoder_params": dict(shape),
+        "batch_size": batch_size,
+    }
+
+
+def _video_networks(profile):
+    # Batches of 64 of the 200 frames: at 100 x 80 a step costs half as much
+    # as one of 128, which keeps the video's cells within the run's budget.
+    _, height, width = profile.video_shape
+    return _image_networks((height, width, 3), channels_last=True, batch_size=64)
+
+
+def _mnist_networks(profile):
+    return _image_networks((1, 28, 28))
+
+
 TASKS = {
     "loop": Task(
         name="loop",
@@ -468,7 +522,7 @@ TASKS = {
         n_steps=20,
         n_components=24,
         kind="grid",
-        baseline_net=DRS_GRID_NET,
+        baseline_params=DRS_GRID_NET,
         gan_latent_dim=2,
     ),
     "video": Task(
@@ -483,11 +537,12 @@ TASKS = {
         n_steps=10,
         n_components=2,
         kind="video",
+        baseline_params=_video_networks,
     ),
     "digits": Task(
         name="digits",
         title="Digits (8x8)",
-        load=_load_digits,
+        load=_load_labelled(load_digit_images),
         distance=None,
         distance_note="",
         true_betti=None,
@@ -496,5 +551,19 @@ TASKS = {
         n_steps=5,
         n_components=10,
         kind="digits",
+    ),
+    "mnist": Task(
+        name="mnist",
+        title="MNIST (28x28, 5000 digits)",
+        load=_load_labelled(load_mnist_5k, "n_mnist"),
+        distance=None,
+        distance_note="",
+        true_betti=None,
+        intrinsic_dim=11,
+        vdae={},
+        n_steps=5,
+        n_components=20,
+        kind="digits",
+        baseline_params=_mnist_networks,
     ),
 }
