@@ -219,7 +219,7 @@ class _Baseline(BaseEstimator):
         pass
 
     def _network(self, role, n_inputs, n_outputs):
-        """The ``role`` ('encoder' or 'decoder') network, in float32."""
+        """The ``role`` ('encoder' or 'decoder') network (float32 either way)."""
         return build_network(
             getattr(self, role),
             getattr(self, f"{role}_params"),
@@ -230,7 +230,7 @@ class _Baseline(BaseEstimator):
             ),
             name=role,
             params_name=f"{role}_params",
-        ).to(_DTYPE)
+        )
 
     def fit(self, X, y=None):
         """Fit the model to ``X``.
