@@ -64,10 +64,13 @@ def test_high_dimensional_pairs_through_the_backend():
     np.testing.assert_allclose(given.eigenvalues_, default.eigenvalues_, rtol=1e-10)
 
 
+@pytest.mark.parametrize("dense_bytes", [1 << 29, 0])
 @pytest.mark.parametrize("block", [1 << 22, 1000])
-def test_brute_force_pairs_equal_the_radius_queries(block, monkeypatch):
-    """The default high-dimensional pairs (Gram blocks) are the radius balls."""
+def test_brute_force_pairs_equal_the_radius_queries(block, dense_bytes, monkeypatch):
+    """The default high-dimensional pairs (Gram blocks) are the radius balls,
+    through the whole distance matrix or a list of pairs."""
     monkeypatch.setattr(_neighbors, "_BRUTE_BLOCK", block)
+    monkeypatch.setattr(_neighbors, "_BRUTE_DENSE_BYTES", dense_bytes)
     rng = np.random.RandomState(3)
     X = rng.normal(size=(300, 20)) + 50.0  # far from the origin: centring
     X = np.vstack([X, X[:4]])  # exact duplicates, distance 0
@@ -87,6 +90,21 @@ def test_brute_force_pairs_equal_the_radius_queries(block, monkeypatch):
     assert np.all(dense[np.arange(len(X)), np.arange(len(X))] == 0.0)
     assert np.all(dense[np.arange(4), np.arange(300, 304)] < 1e-9)
     assert stored[np.arange(4), np.arange(300, 304)].all()
+
+
+@pytest.mark.parametrize("quantile", [0.1, 1.0])
+def test_dense_and_listed_brute_force_pairs_are_the_same_matrix(quantile, monkeypatch):
+    """Both constructions give the same CSR to the bit, a complete graph too."""
+    monkeypatch.setattr(_neighbors, "_BRUTE_BLOCK", 2000)
+    X = np.random.RandomState(5).normal(size=(250, 30))
+    radius = np.quantile(cdist(X, X), quantile) * (1.0 + 1e-6)
+    dense = NeighborIndex().fit(X)._row_pairs(radius, None)
+    monkeypatch.setattr(_neighbors, "_BRUTE_DENSE_BYTES", 0)
+    listed = NeighborIndex().fit(X)._row_pairs(radius, None)
+    assert (dense.nnz == len(X) ** 2) == (quantile == 1.0)
+    assert np.array_equal(dense.indptr, listed.indptr)
+    assert np.array_equal(dense.indices, listed.indices)
+    assert np.array_equal(dense.data, listed.data)
 
 
 def test_the_backend_is_saved_and_used_after_loading(X, tmp_path):

@@ -370,3 +370,25 @@ def test_dense_graphs_take_plain_lanczos_with_the_same_spectrum():
     np.testing.assert_allclose(np.sort(values)[::-1], exact, rtol=1e-8)
     assert products > 0  # products with A, not a factorisation
     np.testing.assert_allclose(symmetric @ vectors, vectors * values, atol=1e-8)
+
+
+def test_dense_graphs_get_a_dense_operator_with_the_same_eigenpairs(monkeypatch):
+    from skvdae.solvers import _eigen
+
+    rng = np.random.RandomState(2)
+    X = rng.normal(size=(600, 3))
+    W = sparse.csr_matrix(np.exp(-np.sum((X[:, None] - X[None]) ** 2, axis=-1) / 3.0))
+    d = np.asarray(W.sum(axis=1)).ravel()
+    dense = _eigen.symmetric_kernel_operator(W, d)
+    monkeypatch.setattr(_eigen, "_DENSE_OPERATOR_BYTES", 0)
+    listed = _eigen.symmetric_kernel_operator(W, d)
+    assert isinstance(dense, np.ndarray) and sparse.issparse(listed)
+    assert np.array_equal(dense, dense.T)  # symmetric to the bit
+    np.testing.assert_allclose(dense, listed.toarray(), rtol=1e-15, atol=0)
+    vectors, values, products = _eigen._component_eigenvectors(
+        dense, 5, np.random.RandomState(0)
+    )
+    exact = linalg.eigh(dense, eigvals_only=True)[::-1][:5]
+    np.testing.assert_allclose(np.sort(values)[::-1], exact, rtol=1e-9)
+    assert products > 0
+    np.testing.assert_allclose(dense @ vectors, vectors * values, atol=1e-8)

@@ -159,6 +159,9 @@ def bounded_bandwidth(nn_index, bandwidth, cutoff, max_edges):
     (True, True)
     """
     n_samples = nn_index.n_samples_fit_
+    if n_samples <= max_edges:
+        # No sample has more neighbours than there are samples.
+        return bandwidth, False
     step = max(1, n_samples // _COUNT_QUERIES)
     queries = nn_index.data_[::step]
 

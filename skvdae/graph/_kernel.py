@@ -60,11 +60,14 @@ class GaussianKernel:
 
     def log_value(self, squared_distances):
         """``log k`` at the given squared distances."""
-        return -squared_distances / self.bandwidth
+        return squared_distances / -self.bandwidth
 
-    def value(self, squared_distances):
-        """``k`` at the given squared distances."""
-        return np.exp(self.log_value(squared_distances))
+    def value(self, squared_distances, out=None):
+        """``k`` at the given squared distances (into ``out`` when given)."""
+        if out is None:
+            return np.exp(self.log_value(squared_distances))
+        np.divide(squared_distances, -self.bandwidth, out=out)
+        return np.exp(out, out=out)
 
     def get_config(self):
         """The arguments that rebuild this kernel (JSON-serialisable)."""

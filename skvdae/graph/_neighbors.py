@@ -37,6 +37,10 @@ _PAIR_CHUNK = 4096
 # Entries of one block of squared distances in the brute-force pairs (32 MB).
 _BRUTE_BLOCK = 1 << 22
 
+# Up to this many bytes, the brute-force pairs come from the whole matrix of
+# squared distances (8 bytes a pair; 8192 samples): no list of pairs to sort.
+_BRUTE_DENSE_BYTES = 1 << 29
+
 #: ``None`` or ``'auto'`` use the approximate backend (when faiss is
 #: installed) from this many samples of more than ``TREE_MAX_FEATURES``
 #: features: there exact search costs 35 s on 10^5 points in 100 dimensions,
@@ -363,15 +367,15 @@ class NeighborIndex:
         norms = np.einsum("ij,ij->i", X, X)
         limit = radius * radius
         block_rows = max(1, _BRUTE_BLOCK // n_samples)
+        if 8 * n_samples**2 <= _BRUTE_DENSE_BYTES:
+            pairs = _dense_pairs(X, norms, limit, block_rows)
+            self._pairs = ((radius, None), pairs)
+            return pairs
         index_dtype = np.int32 if n_samples < 2**31 else np.int64
         blocks = []
         for start in range(0, n_samples, block_rows):
             stop = min(start + block_rows, n_samples)
-            squared = X[start:stop] @ X[start:].T
-            squared *= -2.0
-            squared += norms[start:stop, None]
-            squared += norms[None, start:]
-            np.maximum(squared, 0.0, out=squared)
+            squared = _upper_squared_distances(X, norms, start, stop)
             # Only j > i: np.nonzero lists them row by row, columns sorted.
             inside = squared <= limit
             inside[:, : stop - start] = np.triu(inside[:, : stop - start], k=1)
@@ -487,6 +491,57 @@ class NeighborIndex:
             seconds.append(columns[upper].astype(index_dtype))
             squares.append(squared[upper])
         return np.concatenate(firsts), np.concatenate(seconds), np.concatenate(squares)
+
+
+def _upper_squared_distances(X, norms, start, stop):
+    """``|x_i - x_j|^2`` for the rows ``start .. stop - 1`` and every ``j >= start``.
+
+    From the Gram matrix of centred data ``X`` (``norms`` its squared row
+    norms), clipped at 0.
+    """
+    squared = X[start:stop] @ X[start:].T
+    squared *= -2.0
+    squared += norms[start:stop, None]
+    squared += norms[None, start:]
+    return np.maximum(squared, 0.0, out=squared)
+
+
+def _dense_pairs(X, norms, limit, block_rows):
+    """:meth:`NeighborIndex._brute_pairs` through the whole distance matrix.
+
+    Each block of rows is computed against the rows after it and mirrored
+    into the lower triangle, its diagonal square from its upper triangle, so
+    the matrix is symmetric to the bit; the CSR then comes straight from the
+    mask of the pairs within ``sqrt(limit)`` (row by row, columns ascending).
+    """
+    n_samples = X.shape[0]
+    squared = np.empty((n_samples, n_samples))
+    for start in range(0, n_samples, block_rows):
+        stop = min(start + block_rows, n_samples)
+        block = _upper_squared_distances(X, norms, start, stop)
+        square = np.triu(block[:, : stop - start], k=1)
+        block[:, : stop - start] = square + square.T
+        squared[start:stop, start:] = block
+        squared[start:, start:stop] = block.T
+        del block, square
+    index_dtype = np.int32 if n_samples < 2**31 else np.int64
+    inside = squared <= limit
+    counts = np.count_nonzero(inside, axis=1)
+    indptr = np.zeros(n_samples + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    if indptr[-1] == n_samples**2:
+        # Every pair within the radius: no mask to apply.
+        data = squared.reshape(-1)
+        indices = np.tile(np.arange(n_samples, dtype=index_dtype), n_samples)
+    else:
+        flat = np.flatnonzero(inside)
+        del inside
+        data = squared.reshape(-1)[flat]
+        del squared
+        indices = np.remainder(flat, n_samples).astype(index_dtype)
+    return sparse.csr_matrix(
+        (data, indices, indptr.astype(index_dtype)), shape=(n_samples, n_samples)
+    )
 
 
 def _squared_distances(X, first, second):

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.neighbors import NearestNeighbors
 
-from ..graph import MIN_CLUSTER_SIZE, row_sums
+from ..graph import MIN_CLUSTER_SIZE, row_blocks, row_sums
 
 # Rows, and graph entries, per block of the pencil's sums.
 _ROW_BLOCK = 16384
@@ -52,7 +52,7 @@ def diffusion_pencil(features, graph):
     # round-off where f is constant, and the energy keeps about 14 digits
     # even where 1 - lambda is 1e-7.
     offset = graph.row_start
-    for start, stop in _row_blocks(affinity.indptr, _ROW_BLOCK, _ENTRY_BLOCK):
+    for start, stop in row_blocks(affinity.indptr, _ROW_BLOCK, _ENTRY_BLOCK):
         block = features[offset + start : offset + stop]
         weighted = block * graph.degrees[offset + start : offset + stop, None]
         gram += block.T @ weighted
@@ -65,22 +65,6 @@ def diffusion_pencil(features, graph):
             graph.communicator.allreduce(part) for part in (gram, energy, moment)
         )
     return gram, (energy + energy.T) * 0.5, moment
-
-
-def _row_blocks(indptr, max_rows, max_entries):
-    """Consecutive ``(start, stop)`` rows of a CSR matrix, bounded in both.
-
-    A block holds at most ``max_rows`` rows and, unless one row alone has
-    more, at most ``max_entries`` entries: dense rows make short blocks.
-    """
-    n_rows = indptr.size - 1
-    start = 0
-    while start < n_rows:
-        limit = min(start + max_rows, n_rows)
-        stop = int(np.searchsorted(indptr, indptr[start] + max_entries, side="right"))
-        stop = max(start + 1, min(stop - 1, limit))
-        yield start, stop
-        start = stop
 
 
 def rayleigh_ritz_without_constant(
