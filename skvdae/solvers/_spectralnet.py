@@ -44,6 +44,8 @@ from ._base import (
 from ._rayleigh_ritz import diffusion_coordinates
 
 _MAX_CHOLESKY_TRIES = 6
+# Candidates drawn per rejection round at most (3 float64 uniforms each).
+_MAX_DRAWS = 2**20
 
 
 class EdgeSampler:
@@ -55,7 +57,10 @@ class EdgeSampler:
     envelope of its mass), an entry of the row uniformly, kept with
     probability ``W_ij / m_i``. A pair is then drawn with probability
     proportional to ``n_i m_i (1 / n_i) (W_ij / m_i) = W_ij``, exactly the
-    wanted law; rounds repeat until the batch is full.
+    wanted law; rounds repeat until the batch is full. Each round draws enough
+    candidates for the missing edges at the envelope's acceptance rate
+    ``sum W / sum n_i m_i`` (with a margin), so a full batch takes one or two
+    rounds however far the envelope is from the weights.
 
     ``affinity`` may hold only the rows ``row_start ..`` of a process's shard
     (all columns): the rows drawn are then numbered from ``row_start``, and
@@ -70,6 +75,7 @@ class EdgeSampler:
         lengths = np.diff(indptr)
         row_max = np.maximum.reduceat(affinity.data, indptr[:-1])
         cumulative = np.cumsum(lengths * row_max.astype(np.float64))
+        self.acceptance = self.mass / cumulative[-1]
         # The row law in float64 keeps rows of weight ~1e-6 of the total reachable.
         self.row_cdf = torch.as_tensor(cumulative / cumulative[-1], device=device)
         self.starts = torch.as_tensor(indptr[:-1], device=device)
@@ -82,7 +88,9 @@ class EdgeSampler:
     def sample(self, batch_size, generator):
         rows, columns, found = [], [], 0
         while found < batch_size:
-            draws = 2 * (batch_size - found) + 16
+            missing = batch_size - found
+            draws = min(int(1.25 * missing / self.acceptance) + 16, _MAX_DRAWS)
+            draws = max(draws, missing + 16)
             uniform = torch.rand(
                 (3, draws), generator=generator, device=self.device, dtype=torch.float64
             )
