@@ -267,20 +267,25 @@ def test_n_neighbors_is_a_deprecated_alias_of_bandwidth_neighbors():
 # --- bounded graphs ------------------------------------------------------------
 
 
-def test_kernel_matrix_does_not_depend_on_the_blocks():
+@pytest.mark.parametrize("n_features, bandwidth", [(3, 0.01), (20, 0.15)])
+def test_kernel_matrix_does_not_depend_on_the_blocks(n_features, bandwidth):
     from skvdae.graph import kernel_matrix
 
-    X = np.random.RandomState(7).uniform(size=(700, 3))
-    index = NeighborIndex().fit(X)
-    kernel = GaussianKernel(0.01)
-    whole = kernel_matrix(index, kernel, block_rows=10_000)
-    blocks = kernel_matrix(index, kernel, block_rows=37)
+    # 3 features: the KD-tree's blocks; 20: the brute-force pairs, built
+    # whole, the kernel written into their arrays.
+    X = np.random.RandomState(7).uniform(size=(700, n_features))
+    kernel = GaussianKernel(bandwidth)
+    whole = kernel_matrix(NeighborIndex().fit(X), kernel, block_rows=10_000)
+    blocks = kernel_matrix(NeighborIndex().fit(X), kernel, block_rows=37)
     assert (whole != blocks).nnz == 0
     assert (whole != whole.T).nnz == 0
+    assert whole.dtype == np.float64
     # Against a dense computation.
     squared = ((X[:, None] - X[None]) ** 2).sum(axis=-1)
-    dense = np.where(squared <= kernel.radius**2, np.exp(-squared / 0.01), 0.0)
-    np.testing.assert_allclose(whole.toarray(), dense, rtol=1e-12, atol=0)
+    inside = squared <= kernel.radius**2
+    assert 0.01 < inside.mean() < 0.9
+    dense = np.where(inside, np.exp(-squared / bandwidth), 0.0)
+    np.testing.assert_allclose(whole.toarray(), dense, rtol=1e-9, atol=0)
 
 
 def test_bounded_bandwidth_keeps_the_mean_neighbour_count():
@@ -294,6 +299,90 @@ def test_bounded_bandwidth_keeps_the_mean_neighbour_count():
     assert 50 <= counts.mean() <= 60
     # Unbound when the rule's scale is within the bound.
     assert bounded_bandwidth(index, eps / 2, 12.0, max_edges=60) == (eps / 2, False)
+
+
+@pytest.mark.parametrize("dimension, tolerance", [(1, 1e-5), (2, 1e-4)])
+def test_auto_cutoff_is_the_chi_squared_tail_on_finely_sampled_data(
+    dimension, tolerance
+):
+    from scipy.stats import chi2
+
+    from skvdae.graph import auto_cutoff
+
+    # A circle and a square, both sampled far below the kernel's scale: the
+    # mass beyond c of a d-dimensional Gaussian is the chi-squared tail at 2c.
+    if dimension == 1:
+        X, eps = _circle(20000), 1e-4
+    else:
+        grid = np.linspace(0.0, 1.0, 161)
+        X, eps = np.c_[np.repeat(grid, grid.size), np.tile(grid, grid.size)], 2e-3
+    cutoff = auto_cutoff(NeighborIndex().fit(X), eps, tolerance=tolerance)
+    expected = chi2.isf(tolerance, dimension) / 2.0
+    assert 6.0 < expected < 12.0
+    assert abs(cutoff - expected) < 0.3
+
+
+def test_auto_cutoff_keeps_the_kernel_mass_it_promises():
+    from skvdae.graph import TRUNCATION_TOLERANCE, auto_cutoff
+
+    rng = np.random.RandomState(3)
+    t = rng.uniform(0, 2 * np.pi, 3000)
+    X = np.c_[np.cos(t), np.sin(2 * t), np.sin(3 * t)] + 0.02 * rng.randn(3000, 3)
+    index = NeighborIndex().fit(X)
+    eps = auto_bandwidth(index, 10)
+    cutoff = auto_cutoff(index, eps)
+    assert 6.0 <= cutoff < 12.0
+    full = kernel_matrix(index, GaussianKernel(eps))
+    kept = kernel_matrix(index, GaussianKernel(eps, cutoff))
+    dropped = 1.0 - np.asarray(kept.sum(axis=1)).ravel() / full.sum(axis=1).A1
+    assert np.quantile(dropped, 0.99) <= 1.5 * TRUNCATION_TOLERANCE
+    # The bounds: never below exp(-6) (the 'auto' bandwidth's connected
+    # edges), never beyond the largest truncation.
+    assert auto_cutoff(index, eps, tolerance=0.5) == 6.0
+    assert 11.0 < auto_cutoff(index, eps, tolerance=1e-12) <= 12.0
+
+
+@pytest.mark.parametrize("sketch_entries", [1, 2, 8])
+def test_pattern_components_are_scipys_components(sketch_entries):
+    from scipy.sparse.csgraph import connected_components
+
+    from skvdae.graph import pattern_components
+
+    rng = np.random.RandomState(0)
+    for n_samples, n_edges in [(1, 0), (300, 150), (300, 400), (2000, 3000)]:
+        # Random symmetric patterns around the percolation threshold: many
+        # components, isolated samples, long chains; float32 values and
+        # explicit zeros as in the kernel graph.
+        first = rng.randint(n_samples, size=n_edges)
+        second = rng.randint(n_samples, size=n_edges)
+        values = rng.choice([0.0, 0.5], size=n_edges).astype(np.float32)
+        upper = sparse.coo_matrix(
+            (values, (first, second)), shape=(n_samples, n_samples)
+        )
+        matrix = (upper + upper.T + sparse.eye(n_samples, dtype=np.float32)).tocsr()
+        matrix.data[::3] = 0.0
+        expected = connected_components(matrix, directed=False)[1]
+        labels = pattern_components(matrix, sketch_entries=sketch_entries)
+        # The same partition: labels map one to one.
+        pairs = np.unique(np.c_[expected, labels], axis=0)
+        assert len(pairs) == len(np.unique(expected)) == len(np.unique(labels))
+
+
+def test_shifted_laplacian_is_the_sparse_difference():
+    from skvdae.solvers._eigen import _SHIFT, _shifted_laplacian
+
+    rng = np.random.RandomState(5)
+    upper = sparse.random(300, 300, density=0.05, random_state=rng)
+    with_loops = (upper + upper.T + sparse.eye(300)).tocsr()
+    without = with_loops.copy()
+    without.setdiag(0.0)
+    without.eliminate_zeros()
+    identity = sparse.identity(300, format="csr")
+    for symmetric in (with_loops, without):
+        shifted = _shifted_laplacian(symmetric)
+        assert shifted.format == "csc"
+        expected = (identity - symmetric) - _SHIFT * identity
+        np.testing.assert_array_equal(shifted.toarray(), expected.toarray())
 
 
 def test_edge_sampler_draws_edges_by_weight():

@@ -4,6 +4,7 @@
 - :class:`NeighborIndex`: the neighbour search behind every query.
 - :class:`HNSWNeighbors`: approximate neighbours (faiss, ``skvdae[ann]``).
 - :func:`auto_bandwidth`: the ``bandwidth='auto'`` rule.
+- :func:`auto_cutoff`: where the kernel is truncated.
 - :func:`build_diffusion_graph`: kernel, outliers, components and the
   alpha-normalisation, as a :class:`DiffusionGraph`.
 - :func:`transition_rows`: rows of the Markov kernel for new points, the
@@ -13,7 +14,13 @@
 from ._approximate import HNSWNeighbors
 from ._bandwidth import GAP_RATIO as GAP_RATIO
 from ._bandwidth import MIN_CLUSTER_SIZE as MIN_CLUSTER_SIZE
-from ._bandwidth import auto_bandwidth, bounded_bandwidth, max_edges_per_sample
+from ._bandwidth import TRUNCATION_TOLERANCE as TRUNCATION_TOLERANCE
+from ._bandwidth import (
+    auto_bandwidth,
+    auto_cutoff,
+    bounded_bandwidth,
+    max_edges_per_sample,
+)
 from ._graph import DROPPED_MASS_WARNING as DROPPED_MASS_WARNING
 from ._graph import (
     DiffusionGraph,
@@ -22,6 +29,7 @@ from ._graph import (
     dropped_kernel_mass,
     kernel_matrix,
     locality_order,
+    pattern_components,
     row_blocks,
     row_sums,
     scale_symmetric,
@@ -40,6 +48,7 @@ __all__ = [
     "HNSWNeighbors",
     "NeighborIndex",
     "auto_bandwidth",
+    "auto_cutoff",
     "bounded_bandwidth",
     "build_diffusion_graph",
     "density_normalize",
@@ -47,6 +56,7 @@ __all__ = [
     "kernel_matrix",
     "locality_order",
     "max_edges_per_sample",
+    "pattern_components",
     "row_blocks",
     "row_sums",
     "scale_symmetric",

@@ -4,6 +4,8 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
+from ._kernel import KERNEL_CUTOFF
+
 # An edge of the neighbours' minimum spanning forest longer than this many
 # times the k-th neighbour distance of its nearer end is a gap between separate
 # parts of the data (see auto_bandwidth).
@@ -181,3 +183,70 @@ def bounded_bandwidth(nn_index, bandwidth, cutoff, max_edges):
         else:
             low = middle
     return float(low), True
+
+
+#: The kernel's truncation drops at most this share of a sample's kernel mass
+#: (for all but the 1% of samples where it drops most).
+TRUNCATION_TOLERANCE = 1e-3
+
+# Query points of the cutoff rule.
+_CUTOFF_QUERIES = 500
+
+
+def auto_cutoff(nn_index, bandwidth, tolerance=TRUNCATION_TOLERANCE):
+    """The smallest kernel cutoff that keeps all but ``tolerance`` of the mass.
+
+    On up to 500 evenly spaced samples, the kernel ``exp(-|x - y|^2 / eps)``
+    within the largest truncation radius ``sqrt(KERNEL_CUTOFF * eps)`` is
+    measured, and for each sample the smallest cutoff ``c`` (in units of
+    ``eps``) whose radius keeps all but ``tolerance`` of that mass. The
+    result is the 99% quantile of those cutoffs, clipped to
+    ``[6, KERNEL_CUTOFF]``. Where the data is locally ``d``-dimensional at the
+    kernel's scale, the mass beyond ``c`` is the tail of a chi-squared law
+    with ``d`` degrees of freedom at ``2 c``: about 5.4 for a curve and 6.9
+    for a surface at the default tolerance, against 12 for every dimension
+    before; the radius, and the graph's entries, shrink with it. The floor 6
+    keeps the edges that the ``'auto'`` bandwidth keeps connected (kernel
+    weight ``exp(-6)``, see :func:`auto_bandwidth`).
+
+    Parameters
+    ----------
+    nn_index : NeighborIndex
+        Index fitted on the training data.
+    bandwidth : float
+        The kernel scale ``eps``.
+    tolerance : float, default=1e-3
+        The share of a sample's kernel mass that the truncation may drop.
+
+    Returns
+    -------
+    cutoff : float
+
+    Examples
+    --------
+    On a surface sampled far more finely than the kernel's scale, the mass
+    beyond ``c`` is ``exp(-c)``:
+
+    >>> import numpy as np
+    >>> from skvdae.graph import NeighborIndex, auto_cutoff
+    >>> grid = np.linspace(0.0, 1.0, 201)
+    >>> X = np.c_[np.repeat(grid, grid.size), np.tile(grid, grid.size)]
+    >>> cutoff = auto_cutoff(NeighborIndex().fit(X), 0.002, tolerance=1e-4)
+    >>> bool(abs(cutoff - np.log(1e4)) < 0.3)
+    True
+    """
+    n_samples = nn_index.n_samples_fit_
+    step = max(1, n_samples // _CUTOFF_QUERIES)
+    distances, _ = nn_index.radius_neighbors(
+        nn_index.data_[::step], np.sqrt(KERNEL_CUTOFF * bandwidth)
+    )
+    needed = np.empty(len(distances))
+    for row, found in enumerate(distances):
+        scaled = np.sort(np.square(found) / bandwidth)
+        # Mass beyond each entry: beyond[j] is what a cutoff at scaled[j] drops.
+        weights = np.exp(-scaled)
+        beyond = np.cumsum(weights[::-1])[::-1] - weights
+        kept = np.flatnonzero(beyond <= tolerance * weights.sum())
+        needed[row] = scaled[kept[0]] if kept.size else 0.0
+    cutoff = float(np.quantile(needed, _SPARSE_QUANTILE))
+    return float(np.clip(cutoff, _CONNECT_WEIGHT, KERNEL_CUTOFF))

@@ -14,8 +14,13 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from ._bandwidth import MIN_CLUSTER_SIZE, auto_bandwidth, bounded_bandwidth
-from ._kernel import KERNEL_CUTOFF, GaussianKernel
+from ._bandwidth import (
+    MIN_CLUSTER_SIZE,
+    auto_bandwidth,
+    auto_cutoff,
+    bounded_bandwidth,
+)
+from ._kernel import GaussianKernel
 
 # Entries per block of the in-place scaling: temporaries that stay in cache
 # (blocks of 65536 rows were 10x slower on a complete 5000-sample graph).
@@ -23,6 +28,9 @@ _SCALE_ENTRIES = 2**16
 
 # Graphs of more entries store their weights in float32.
 _FLOAT64_MAX_ENTRIES = 2**25
+
+# Entries per block of rows when the components' joins are searched.
+_COMPONENT_ENTRIES = 2**20
 
 # A kernel whose mean weight over nearly all pairs exceeds this is "flat".
 _FLAT_WEIGHT = 0.9
@@ -121,11 +129,14 @@ def locality_order(X):
 def kernel_matrix(nn_index, kernel, block_rows=4096, rows=None):
     """Truncated kernel matrix of the indexed training set, self-loops included.
 
-    Built block of rows by block of rows straight into CSR arrays whose size
-    is counted first: no list of pairs, no intermediate copy of the whole
-    matrix. Indices are 32-bit below 2**31 entries; values are float64 up to
-    ``_FLOAT64_MAX_ENTRIES`` entries and float32 beyond (a relative error of
-    6e-8 in each weight, for half the memory).
+    From the KD-tree (low dimension), built block of rows by block of rows
+    straight into CSR arrays whose size is counted first: no list of pairs,
+    no intermediate copy of the whole matrix. The other searches build the
+    matrix of squared distances whole (:meth:`NeighborIndex.radius_matrix`);
+    the kernel is then written into its arrays. Indices are 32-bit below
+    2**31 entries; values are float64 up to ``_FLOAT64_MAX_ENTRIES`` entries
+    and float32 beyond (a relative error of 6e-8 in each weight, for half the
+    memory).
 
     Parameters
     ----------
@@ -145,6 +156,16 @@ def kernel_matrix(nn_index, kernel, block_rows=4096, rows=None):
         its two ends.
     """
     n_samples = nn_index.n_samples_fit_
+    pairs = nn_index.radius_matrix(kernel.radius, rows=rows)
+    if pairs is not None:
+        # Built whole by the search: its arrays take the kernel in place.
+        if pairs.nnz <= _FLOAT64_MAX_ENTRIES:
+            kernel.value(pairs.data, out=pairs.data)
+        else:
+            values = np.empty(pairs.nnz, dtype=np.float32)
+            kernel.value(pairs.data, out=values)
+            pairs.data = values
+        return pairs
     first, last = (0, n_samples) if rows is None else rows
     capacity = int(
         np.sum(nn_index.radius_row_counts(kernel.radius, block_rows, rows=rows))
@@ -188,8 +209,9 @@ def row_sums(matrix):
     lengths = np.diff(matrix.indptr)
     nonempty = lengths > 0
     starts = matrix.indptr[:-1][nonempty]
+    # Converted on the fly: no float64 copy of the values.
     sums[nonempty] = np.add.reduceat(
-        matrix.data[: matrix.indptr[-1]].astype(np.float64, copy=False), starts
+        matrix.data[: matrix.indptr[-1]], starts, dtype=np.float64
     )
     return sums
 
@@ -270,6 +292,9 @@ def build_diffusion_graph(
 ):
     """Bandwidth, truncated kernel, outliers and alpha-normalisation in one call.
 
+    The kernel is truncated at the cutoff of :func:`auto_cutoff`: the
+    smallest radius that keeps all but 0.1% of the samples' kernel mass.
+
     Connected components of the kernel graph with fewer than
     ``MIN_CLUSTER_SIZE`` samples are outliers; the graph keeps the other
     samples (their kernel rows are unchanged, since no edge leaves a
@@ -314,10 +339,15 @@ def build_diffusion_graph(
             )
     else:
         eps = float(bandwidth)
+    cutoff = auto_cutoff(nn_index, eps)
     bound = False
     if bandwidth == "auto" and max_edges is not None:
-        eps, bound = bounded_bandwidth(nn_index, eps, KERNEL_CUTOFF, max_edges)
-    kernel_function = GaussianKernel(eps)
+        eps, bound = bounded_bandwidth(nn_index, eps, cutoff, max_edges)
+        if bound:
+            # The lowered bandwidth's own cutoff, and the bound counted with it.
+            cutoff = auto_cutoff(nn_index, eps)
+            eps = bounded_bandwidth(nn_index, eps, cutoff, max_edges)[0]
+    kernel_function = GaussianKernel(eps, cutoff)
     kernel = kernel_matrix(nn_index, kernel_function, rows=rows)
     dropped = 0.0
     if not nn_index.radius_search_:
@@ -381,18 +411,88 @@ def build_diffusion_graph(
     )
 
 
+def pattern_components(matrix, sketch_entries=8):
+    """Labels of the connected components of a square sparse matrix's pattern.
+
+    The partition of scipy's ``connected_components(matrix,
+    directed=False)``, without its float64 copy of the values (the size of
+    the whole graph again): first the components of a sketch, up to
+    ``sketch_entries`` stored entries of each row spread along it; every
+    sketch component lies within one component of the matrix. Then any
+    stored entry between two sketch components joins them, found in blocks
+    of rows; the components of those joins are the matrix's.
+
+    Parameters
+    ----------
+    matrix : csr_matrix of shape (n, n)
+        Only its pattern counts (explicit zeros are edges).
+    sketch_entries : int, default=8
+        Entries per row in the sketch; the result does not depend on it.
+
+    Returns
+    -------
+    labels : ndarray of shape (n,)
+        The same label for samples of the same component, ``0 ..
+        n_components - 1`` in no particular order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import sparse
+    >>> from skvdae.graph import pattern_components
+    >>> chain = sparse.diags([1.0, 1.0], [0, 1], shape=(5, 5), format="csr")
+    >>> labels = pattern_components(chain, sketch_entries=1)
+    >>> len(set(labels.tolist()))
+    1
+    """
+    n_rows = matrix.shape[0]
+    indptr = matrix.indptr.astype(np.int64)
+    lengths = np.diff(indptr)
+    taken = np.minimum(lengths, sketch_entries)
+    rows = np.repeat(np.arange(n_rows), taken)
+    rank = np.arange(rows.size) - np.repeat(np.cumsum(taken) - taken, taken)
+    positions = indptr[rows] + rank * lengths[rows] // taken[rows]
+    del rows, rank
+    sketch_indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(taken, out=sketch_indptr[1:])
+    sketch = sparse.csr_matrix(
+        (np.ones(positions.size), matrix.indices[positions], sketch_indptr),
+        shape=(n_rows, n_rows),
+    )
+    del positions
+    _, labels = connected_components(sketch, directed=False)
+    n_labels = int(labels.max()) + 1 if n_rows else 0
+    joins = []
+    for start, stop in row_blocks(indptr, n_rows, _COMPONENT_ENTRIES):
+        low, high = indptr[start], indptr[stop]
+        ends = labels[matrix.indices[low:high]]
+        starts = np.repeat(labels[start:stop], lengths[start:stop])
+        across = starts != ends
+        if across.any():
+            joins.append(
+                np.unique(starts[across].astype(np.int64) * n_labels + ends[across])
+            )
+    if not joins:
+        return labels
+    joins = np.concatenate(joins)
+    quotient = sparse.csr_matrix(
+        (np.ones(joins.size), (joins // n_labels, joins % n_labels)),
+        shape=(n_labels, n_labels),
+    )
+    return connected_components(quotient, directed=False)[1][labels]
+
+
 def _component_labels(kernel, rows, communicator):
     """Connected-component labels of every sample (not yet renumbered).
 
-    In one process, from the symmetric kernel itself (its strong components
-    are its components, and the directed search needs no transpose). In a
+    In one process, from the kernel's pattern (:func:`pattern_components`). In a
     data-parallel fit each process finds the components of the edges in its
     rows and links every sample to the smallest sample of its local
     component; the union of those links over the processes (at most one per
     sample and process) has exactly the components of the whole graph.
     """
     if communicator is None:
-        return connected_components(kernel, directed=True, connection="strong")[1]
+        return pattern_components(kernel)
     n_samples = kernel.shape[1]
     first, last = rows
     indptr = np.concatenate(
@@ -405,7 +505,7 @@ def _component_labels(kernel, rows, communicator):
     own_edges = sparse.csr_matrix(
         (kernel.data, kernel.indices, indptr), shape=(n_samples, n_samples)
     )
-    _, local = connected_components(own_edges, directed=False)
+    local = pattern_components(own_edges)
     smallest = np.full(local.max() + 1, n_samples, dtype=np.int64)
     np.minimum.at(smallest, local, np.arange(n_samples))
     representative = smallest[local]

@@ -4,7 +4,8 @@ from numbers import Real
 
 import numpy as np
 
-#: Kernel values below ``exp(-KERNEL_CUTOFF)`` (about 6e-6) of the peak are dropped.
+#: The largest truncation: kernel values below ``exp(-KERNEL_CUTOFF)`` (about
+#: 6e-6) of the peak are always dropped (see ``auto_cutoff`` for the graph's).
 KERNEL_CUTOFF = 12.0
 
 

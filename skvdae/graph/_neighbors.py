@@ -310,6 +310,20 @@ class NeighborIndex:
             )
             yield start, stop, lengths, columns, squared
 
+    def radius_matrix(self, radius, rows=None):
+        """:meth:`radius_rows` as one CSR matrix of squared distances, or ``None``.
+
+        ``None`` where the pairs come block by block from the KD-tree (read
+        them with :meth:`radius_rows`). Otherwise the matrix that the other
+        searches build whole anyway, handed over and not kept with the
+        fitted index: the caller may overwrite its values.
+        """
+        if self._tree_pairs():
+            return None
+        pairs = self._row_pairs(radius, rows)
+        self._pairs = None
+        return pairs
+
     def _row_pairs(self, radius, rows):
         """The pairs' CSR of all rows (``rows=None``) or of a shard's rows."""
         if rows is None:

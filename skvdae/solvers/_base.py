@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..graph import KERNEL_CUTOFF
 from ._eigen import top_eigenvectors
 from ._rayleigh_ritz import (
     MAX_GEOMETRIC_COMPONENTS,
@@ -166,7 +167,9 @@ def choose_n_components(
         eigenvalues,
         graph.n_connected_components,
         X=X,
-        radius=graph.radius,
+        # The largest truncation radius, not the graph's (which follows the
+        # data): a latent neighbour is folded when no kernel would join it.
+        radius=np.sqrt(KERNEL_CUTOFF * graph.bandwidth),
         diffusion_time=diffusion_time,
         n_neighbors=fold_neighbors,
         component_labels=graph.component_labels,

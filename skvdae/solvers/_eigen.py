@@ -133,12 +133,11 @@ def _component_eigenvectors(symmetric, n_eigenvectors, random_state):
 def _shift_invert_lanczos(symmetric, n_eigenvectors, v0):
     """Eigenvectors of ``L = I - A`` nearest 0, by shift-invert with a sparse LU."""
     n_samples = symmetric.shape[0]
-    identity = sparse.identity(n_samples, format="csc")
-    laplacian = (identity - symmetric).tocsc()
+    shifted = _shifted_laplacian(symmetric)
     # The shifted Laplacian is symmetric positive definite: a symmetric ordering
     # with diagonal pivots roughly halves the factorisation time.
     factor = splu(
-        (laplacian - _SHIFT * identity).tocsc(),
+        shifted,
         permc_spec="MMD_AT_PLUS_A",
         diag_pivot_thresh=0.0,
         options={"SymmetricMode": True},
@@ -150,10 +149,33 @@ def _shift_invert_lanczos(symmetric, n_eigenvectors, v0):
         return factor.solve(np.asarray(x, dtype=np.float64).ravel())
 
     inverse = LinearOperator((n_samples, n_samples), matvec=solve, dtype=float)
+    # With OPinv, eigsh reads only the shape and dtype of its matrix.
     _, vectors = eigsh(
-        laplacian, k=n_eigenvectors, sigma=_SHIFT, which="LM", OPinv=inverse, v0=v0
+        shifted, k=n_eigenvectors, sigma=_SHIFT, which="LM", OPinv=inverse, v0=v0
     )
     return vectors, counter["solves"]
+
+
+def _shifted_laplacian(symmetric):
+    """``(I - A) - _SHIFT I`` in CSC, from the CSR of ``A`` (symmetric to the bit).
+
+    The CSR arrays of a symmetric matrix are its CSC arrays: no conversion,
+    and no sparse sums where every row stores its diagonal (the kernel
+    graph's self-loops).
+    """
+    n_samples = symmetric.shape[0]
+    rows = np.repeat(np.arange(n_samples), np.diff(symmetric.indptr))
+    diagonal = symmetric.indices == rows
+    if np.count_nonzero(diagonal) != n_samples:
+        identity = sparse.identity(n_samples, format="csr")
+        return ((identity - symmetric) - _SHIFT * identity).tocsc()
+    data = -symmetric.data
+    data[diagonal] = (1.0 - symmetric.data[diagonal]) - _SHIFT
+    # Own index arrays: splu may sort them in place.
+    return sparse.csc_matrix(
+        (data, symmetric.indices.copy(), symmetric.indptr.copy()),
+        shape=symmetric.shape,
+    )
 
 
 def _plain_lanczos(symmetric, n_eigenvectors, v0):

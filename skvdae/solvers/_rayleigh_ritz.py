@@ -315,8 +315,8 @@ def auto_n_components(
     ``n_connected_components - 1`` separating coordinates are kept. A circle
     gives 2, a sphere 3, 25 separate blobs 24.
 
-    Then, when the data ``X`` and the kernel's truncation ``radius`` are
-    given, the fold test: while the diffusion map on the ``D`` coordinates
+    Then, when the data ``X`` and the kernel's largest truncation ``radius``
+    are given, the fold test: while the diffusion map on the ``D`` coordinates
     (``lambda^t psi``) folds at least ``MIN_CLUSTER_SIZE`` of the tested
     samples (all of them up to 20,000; see :func:`folded_samples`: a latent
     neighbour that the kernel graph does not join), the next coordinate is
@@ -336,7 +336,8 @@ def auto_n_components(
     X : ndarray of shape (n_samples, n_features) or None, default=None
         The data in the rows of ``psi``; ``None`` skips the fold test.
     radius : float or None, default=None
-        The kernel's truncation radius.
+        Latent neighbours farther apart in the data are folded: the kernel's
+        largest truncation radius ``sqrt(KERNEL_CUTOFF * bandwidth)``.
     diffusion_time : float, default=1.0
         ``t`` of the coordinates the fold test looks at.
     n_neighbors : int, default=10
