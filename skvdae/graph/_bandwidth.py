@@ -164,8 +164,7 @@ def bounded_bandwidth(nn_index, bandwidth, cutoff, max_edges):
     if n_samples <= max_edges:
         # No sample has more neighbours than there are samples.
         return bandwidth, False
-    step = max(1, n_samples // _COUNT_QUERIES)
-    queries = nn_index.data_[::step]
+    queries = _evenly_spaced(nn_index, _COUNT_QUERIES)
 
     def mean_count(eps):
         return float(np.mean(nn_index.radius_counts(queries, np.sqrt(cutoff * eps))))
@@ -235,10 +234,8 @@ def auto_cutoff(nn_index, bandwidth, tolerance=TRUNCATION_TOLERANCE):
     >>> bool(abs(cutoff - np.log(1e4)) < 0.3)
     True
     """
-    n_samples = nn_index.n_samples_fit_
-    step = max(1, n_samples // _CUTOFF_QUERIES)
     distances, _ = nn_index.radius_neighbors(
-        nn_index.data_[::step], np.sqrt(KERNEL_CUTOFF * bandwidth)
+        _evenly_spaced(nn_index, _CUTOFF_QUERIES), np.sqrt(KERNEL_CUTOFF * bandwidth)
     )
     needed = np.empty(len(distances))
     for row, found in enumerate(distances):
@@ -250,3 +247,8 @@ def auto_cutoff(nn_index, bandwidth, tolerance=TRUNCATION_TOLERANCE):
         needed[row] = scaled[kept[0]] if kept.size else 0.0
     cutoff = float(np.quantile(needed, _SPARSE_QUANTILE))
     return float(np.clip(cutoff, _CONNECT_WEIGHT, KERNEL_CUTOFF))
+
+
+def _evenly_spaced(nn_index, count):
+    """About ``count`` (up to twice as many) evenly spaced training points."""
+    return nn_index.data_[:: max(1, nn_index.n_samples_fit_ // count)]
