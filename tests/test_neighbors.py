@@ -53,6 +53,33 @@ def test_a_user_backend_gives_the_default_embedding(X, solver):
     assert not hasattr(brute, "n_samples_fit_")
 
 
+@pytest.mark.parametrize("rows", [None, (100, 170)])
+def test_training_kneighbors_from_the_tree_answer_as_scikit_learn(rows):
+    rng = np.random.RandomState(5)
+    X = rng.uniform(size=(300, 3))
+    X[150:160] = X[10]  # exact duplicates: ties, and self hidden among them
+    index, reference = NeighborIndex().fit(X), NearestNeighbors().fit(X)
+    start, stop = (0, 300) if rows is None else rows
+    for k in (1, 4, 12):
+        distances, indices = index.training_kneighbors(k, rows)
+        expected, expected_indices = reference.kneighbors(n_neighbors=k)
+        np.testing.assert_array_equal(distances, expected[start:stop])
+        # The same distances; the neighbours differ only among ties.
+        own = X[start:stop, None]
+        np.testing.assert_array_equal(
+            np.linalg.norm(X[indices] - own, axis=-1),
+            np.linalg.norm(X[expected_indices[start:stop]] - own, axis=-1),
+        )
+        assert not np.any(indices == np.arange(start, stop)[:, None])
+        # Rows without ties (among their k + 1 nearest): the same neighbours.
+        wider = reference.kneighbors(n_neighbors=k + 1)[0][start:stop]
+        untied = np.all(np.diff(wider, axis=1) > 0, axis=1)
+        assert untied.mean() > 0.8
+        np.testing.assert_array_equal(
+            indices[untied], expected_indices[start:stop][untied]
+        )
+
+
 def test_high_dimensional_pairs_through_the_backend():
     """Beyond 12 features the pairs come from radius queries, chunked."""
     rng = np.random.RandomState(1)
@@ -149,6 +176,15 @@ def test_kneighbors_only_backend_gives_the_radius_graph(X):
     assert np.array_equal(from_lists.indptr, exact.indptr)
     assert np.array_equal(from_lists.indices, exact.indices)
     np.testing.assert_allclose(from_lists.data, exact.data, rtol=1e-12, atol=1e-15)
+    # The lists start at the smallest size 32 * 2^m above 90% of the probes'
+    # balls (their exact sizes, the point itself included).
+    probes = np.unique(
+        np.linspace(0, len(Y) - 1, _neighbors._PROBE_ROWS).astype(np.intp)
+    )
+    needed = np.quantile(np.diff(exact.indptr)[probes], 0.9) + 1
+    first = index._first_candidates(kernel.radius * (1 + 1e-9))
+    assert needed > 32 and first >= needed > first // 2
+    assert first in 32 * 2 ** np.arange(8)
     params = dict(n_components=2, solver="exact", bandwidth=0.01)
     default = DiffusionMapEmbedder(**params).fit(Y)
     given = DiffusionMapEmbedder(neighbors=KOnly(), **params).fit(Y)

@@ -267,12 +267,13 @@ def test_n_neighbors_is_a_deprecated_alias_of_bandwidth_neighbors():
 # --- bounded graphs ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n_features, bandwidth", [(3, 0.01), (20, 0.15)])
+@pytest.mark.parametrize("n_features, bandwidth", [(3, 0.01), (7, 0.08), (20, 0.15)])
 def test_kernel_matrix_does_not_depend_on_the_blocks(n_features, bandwidth):
     from skvdae.graph import kernel_matrix
 
-    # 3 features: the KD-tree's blocks; 20: the brute-force pairs, built
-    # whole, the kernel written into their arrays.
+    # 3 and 7 features: the KD-tree's blocks, with the tree's own distances
+    # (7: its sums unrolled by 4 plus a remainder); 20: the brute-force pairs,
+    # built whole, the kernel written into their arrays.
     X = np.random.RandomState(7).uniform(size=(700, n_features))
     kernel = GaussianKernel(bandwidth)
     whole = kernel_matrix(NeighborIndex().fit(X), kernel, block_rows=10_000)
@@ -286,6 +287,29 @@ def test_kernel_matrix_does_not_depend_on_the_blocks(n_features, bandwidth):
     assert 0.01 < inside.mean() < 0.9
     dense = np.where(inside, np.exp(-squared / bandwidth), 0.0)
     np.testing.assert_allclose(whole.toarray(), dense, rtol=1e-9, atol=0)
+
+
+def test_kernel_matrix_switches_to_float32_the_same_for_any_blocks(monkeypatch):
+    from skvdae.graph import _graph, kernel_matrix
+
+    X = np.random.RandomState(4).uniform(size=(900, 3))
+    kernel = GaussianKernel(0.01)
+    reference = kernel_matrix(NeighborIndex().fit(X), kernel)
+    assert reference.dtype == np.float64
+    # Past this many entries the values are stored as float32: the switch
+    # falls in a different block for each block size, the result must not.
+    monkeypatch.setattr(_graph, "_FLOAT64_MAX_ENTRIES", reference.nnz // 3)
+    results = [
+        kernel_matrix(NeighborIndex().fit(X), kernel, block_rows=block_rows)
+        for block_rows in (1, 37, 10_000)
+    ]
+    for result in results:
+        assert result.dtype == np.float32
+        assert result.indices.dtype == np.int32 == result.indptr.dtype
+        assert np.array_equal(result.indptr, reference.indptr)
+        assert np.array_equal(result.indices, reference.indices)
+        # Each weight rounded once from float64.
+        assert np.array_equal(result.data, reference.data.astype(np.float32))
 
 
 def test_bounded_bandwidth_keeps_the_mean_neighbour_count():
@@ -409,6 +433,30 @@ def test_outliers_leave_the_graph_as_its_plain_submatrix():
     assert (_inlier_submatrix(kernel, graph.inliers) != expected).nnz == 0
     # alpha = 0: the affinity is the kernel itself.
     assert abs(graph.affinity - expected).max() == 0
+
+
+@pytest.mark.parametrize("rows", [None, (40, 260)])
+def test_outliers_are_dropped_in_place_wherever_they_are(monkeypatch, rows):
+    from skvdae.graph import _graph
+
+    # Outliers first, in the middle (two in a row) and last, moved in blocks
+    # of 7 entries: the moves overlap their sources.
+    monkeypatch.setattr(_graph, "_COMPACT_ENTRIES", 7)
+    rng = np.random.RandomState(3)
+    X = rng.uniform(size=(300, 2))
+    far = {0: [90.0, 0.0], 120: [0.0, 80.0], 121: [70.0, 70.0], 299: [-60.0, 5.0]}
+    for row, point in far.items():
+        X[row] = point
+    index = NeighborIndex().fit(X)
+    kernel = kernel_matrix(index, GaussianKernel(0.01), rows=rows)
+    inliers = np.setdiff1d(np.arange(300), list(far))
+    first, last = (0, 300) if rows is None else rows
+    own = inliers[(inliers >= first) & (inliers < last)]
+    expected = kernel[own - first][:, inliers]
+    compact = _graph._inlier_submatrix(kernel, inliers, first, last)
+    assert compact.shape == expected.shape
+    assert (compact != expected).nnz == 0
+    assert np.array_equal(compact.indptr, expected.indptr)
 
 
 @pytest.mark.parametrize("max_entries", [1, 7, 2**18])

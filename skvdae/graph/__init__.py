@@ -32,6 +32,7 @@ from ._graph import (
     pattern_components,
     row_blocks,
     row_sums,
+    row_view,
     scale_symmetric,
     transition_rows,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "pattern_components",
     "row_blocks",
     "row_sums",
+    "row_view",
     "scale_symmetric",
     "transition_rows",
 ]

@@ -5,6 +5,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from ._kernel import KERNEL_CUTOFF
+from ._neighbors import NeighborIndex
 
 # An edge of the neighbours' minimum spanning forest longer than this many
 # times the k-th neighbour distance of its nearer end is a gap between separate
@@ -76,8 +77,10 @@ def auto_bandwidth(nn_index, n_neighbors, communicator=None):
     >>> bool(np.isclose(auto_bandwidth(index, 10), alone))
     True
     """
-    if communicator is None:
+    if communicator is None and not isinstance(nn_index, NeighborIndex):
         distances, indices = nn_index.kneighbors(n_neighbors=n_neighbors)
+    elif communicator is None:
+        distances, indices = nn_index.training_kneighbors(n_neighbors)
     else:
         rows = communicator.shard(nn_index.n_samples_fit_)
         distances, indices = nn_index.training_kneighbors(n_neighbors, rows)

@@ -29,6 +29,9 @@ _SCALE_ENTRIES = 2**16
 # Graphs of more entries store their weights in float32.
 _FLOAT64_MAX_ENTRIES = 2**25
 
+# Entries moved or renumbered per step when outliers are dropped in place.
+_COMPACT_ENTRIES = 2**22
+
 # Entries per block of rows when the components' joins are searched.
 _COMPONENT_ENTRIES = 2**20
 
@@ -130,8 +133,8 @@ def kernel_matrix(nn_index, kernel, block_rows=4096, rows=None):
     """Truncated kernel matrix of the indexed training set, self-loops included.
 
     From the KD-tree (low dimension), built block of rows by block of rows
-    straight into CSR arrays whose size is counted first: no list of pairs,
-    no intermediate copy of the whole matrix. The other searches build the
+    straight into CSR arrays that grow in place: no list of pairs, no
+    intermediate copy of the whole matrix. The other searches build the
     matrix of squared distances whole (:meth:`NeighborIndex.radius_matrix`);
     the kernel is then written into its arrays. Indices are 32-bit below
     2**31 entries; values are float64 up to ``_FLOAT64_MAX_ENTRIES`` entries
@@ -167,27 +170,39 @@ def kernel_matrix(nn_index, kernel, block_rows=4096, rows=None):
             pairs.data = values
         return pairs
     first, last = (0, n_samples) if rows is None else rows
-    capacity = int(
-        np.sum(nn_index.radius_row_counts(kernel.radius, block_rows, rows=rows))
-    )
-    index_dtype = np.int32 if capacity < 2**31 else np.int64
-    indices = np.empty(capacity, dtype=index_dtype)
-    data = np.empty(
-        capacity, dtype=np.float64 if capacity <= _FLOAT64_MAX_ENTRIES else np.float32
-    )
-    indptr = np.zeros(last - first + 1, dtype=index_dtype)
+    # The arrays grow in place (realloc moves pages, it does not copy them)
+    # to about the size that the rows so far project: no counting pass, no
+    # second copy of the matrix.
+    indices = np.empty(0, dtype=np.int32)
+    data = np.empty(0, dtype=np.float64)
+    indptr = np.zeros(last - first + 1, dtype=np.int64)
     filled = 0
     for start, stop, lengths, columns, squared in nn_index.radius_rows(
         kernel.radius, block_rows, rows=rows
     ):
         end = filled + columns.size
+        if end > _FLOAT64_MAX_ENTRIES and data.dtype == np.float64:
+            data = data[:filled].astype(np.float32)
+            data.resize(indices.size, refcheck=False)
+        if end >= np.iinfo(indices.dtype).max:
+            indices = indices[:filled].astype(np.int64)
+            indices.resize(data.size, refcheck=False)
+        if end > indices.size:
+            projected = int(1.05 * end * (last - first) / (stop - first))
+            capacity = max(end, projected, int(1.5 * indices.size))
+            indices.resize(capacity, refcheck=False)
+            data.resize(capacity, refcheck=False)
         indices[filled:end] = columns
-        kernel.value(squared, out=data[filled:end])
+        # The kernel in float64, then stored (rounded once where float32).
+        data[filled:end] = kernel.value(squared, out=squared)
         indptr[start - first + 1 : stop - first + 1] = filled + np.cumsum(lengths)
         filled = end
-    return sparse.csr_matrix(
-        (data[:filled], indices[:filled], indptr), shape=(last - first, n_samples)
-    )
+    indices.resize(filled, refcheck=False)
+    data.resize(filled, refcheck=False)
+    matrix = sparse.csr_matrix((last - first, n_samples), dtype=data.dtype)
+    matrix.indptr = indptr.astype(indices.dtype)
+    matrix.indices, matrix.data = indices, data
+    return matrix
 
 
 def row_sums(matrix):
@@ -206,13 +221,17 @@ def row_sums(matrix):
     [3.0, 0.0]
     """
     sums = np.zeros(matrix.shape[0])
-    lengths = np.diff(matrix.indptr)
-    nonempty = lengths > 0
-    starts = matrix.indptr[:-1][nonempty]
-    # Converted on the fly: no float64 copy of the values.
-    sums[nonempty] = np.add.reduceat(
-        matrix.data[: matrix.indptr[-1]], starts, dtype=np.float64
-    )
+    # Converted to float64 a block at a time: no float64 copy of all the
+    # values, and no reduceat(dtype=float64) on float32, which casts each
+    # row separately (50 times slower).
+    for start, stop in row_blocks(matrix.indptr, matrix.shape[0], _SCALE_ENTRIES):
+        low, high = matrix.indptr[start], matrix.indptr[stop]
+        lengths = np.diff(matrix.indptr[start : stop + 1])
+        nonempty = np.flatnonzero(lengths)
+        if nonempty.size:
+            values = matrix.data[low:high].astype(np.float64, copy=False)
+            offsets = matrix.indptr[start:stop][nonempty] - low
+            sums[start + nonempty] = np.add.reduceat(values, offsets)
     return sums
 
 
@@ -255,11 +274,39 @@ def row_blocks(indptr, max_rows, max_entries):
     start = 0
     while start < n_rows:
         limit = min(start + max_rows, n_rows)
-        target = int(indptr[start]) + max_entries
+        # The target in indptr's own dtype: a Python int would make searchsorted
+        # cast all of indptr first (0.5 ms a block on 10^6 rows).
+        target = min(int(indptr[start]) + max_entries, int(indptr[-1]))
+        target = indptr.dtype.type(target)
         stop = int(np.searchsorted(indptr, target, side="right"))
         stop = max(start + 1, min(stop - 1, limit))
         yield start, stop
         start = stop
+
+
+def row_view(matrix, start, stop):
+    """The rows ``start`` to ``stop`` (excluded) of a CSR matrix, sharing its arrays.
+
+    (Slicing, and the constructor on slices of the arrays, copy them.)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import sparse
+    >>> from skvdae.graph import row_view
+    >>> M = sparse.csr_matrix(np.arange(6.0).reshape(3, 2))
+    >>> view = row_view(M, 1, 3)
+    >>> view.toarray().tolist(), bool(np.shares_memory(view.data, M.data))
+    ([[2.0, 3.0], [4.0, 5.0]], True)
+    """
+    low, high = matrix.indptr[start], matrix.indptr[stop]
+    view = sparse.csr_matrix((stop - start, matrix.shape[1]), dtype=matrix.dtype)
+    view.indptr = (matrix.indptr[start : stop + 1] - low).astype(
+        matrix.indices.dtype, copy=False
+    )
+    view.indices = matrix.indices[low:high]
+    view.data = matrix.data[low:high]
+    return view
 
 
 def scale_symmetric(matrix, scale, row_start=0):
@@ -567,21 +614,48 @@ def dropped_kernel_mass(X, kernel_csr, kernel, n_rows=_MASS_CHECK_ROWS):
 
 
 def _inlier_submatrix(kernel, inliers, first=0, last=None):
-    """The rows and columns of ``inliers``, with one copy of their rows only.
+    """The rows and columns of ``inliers``, compacted in ``kernel``'s own arrays.
 
     Outliers are components of their own: no inlier row has an outlier
-    column, so selecting the rows and renumbering the columns is enough.
-    ``kernel`` holds the rows ``first .. last - 1`` (a shard) of all columns.
+    column, so dropping the outlier rows and renumbering the columns is
+    enough. Both happen in place, a bounded block at a time (a copy of the
+    rows would double the graph's memory). ``kernel`` holds the rows
+    ``first .. last - 1`` (a shard) of all columns; it is consumed.
     """
     last = kernel.shape[0] + first if last is None else last
-    own = inliers[(inliers >= first) & (inliers < last)]
-    rows = kernel[own - first]
-    renumber = np.full(kernel.shape[1], -1, dtype=rows.indices.dtype)
-    renumber[inliers] = np.arange(inliers.size, dtype=rows.indices.dtype)
-    indices = renumber[rows.indices]
-    return sparse.csr_matrix(
-        (rows.data, indices, rows.indptr), shape=(own.size, inliers.size)
+    own = np.zeros(last - first, dtype=bool)
+    own[inliers[(inliers >= first) & (inliers < last)] - first] = True
+    indptr, indices, data = kernel.indptr, kernel.indices, kernel.data
+    lengths = np.diff(indptr)
+    # Runs of consecutive kept rows, each moved left over the dropped rows.
+    edges = np.flatnonzero(np.diff(np.r_[False, own, False]))
+    filled = 0
+    for run_start, run_stop in zip(edges[::2], edges[1::2], strict=True):
+        low, high = int(indptr[run_start]), int(indptr[run_stop])
+        if low != filled:
+            for offset in range(0, high - low, _COMPACT_ENTRIES):
+                size = min(_COMPACT_ENTRIES, high - low - offset)
+                source = slice(low + offset, low + offset + size)
+                target = slice(filled + offset, filled + offset + size)
+                indices[target] = indices[source]
+                data[target] = data[source]
+        filled += high - low
+    renumber = np.full(kernel.shape[1], -1, dtype=indices.dtype)
+    renumber[inliers] = np.arange(inliers.size, dtype=indices.dtype)
+    for low in range(0, filled, _COMPACT_ENTRIES):
+        block = slice(low, min(low + _COMPACT_ENTRIES, filled))
+        indices[block] = renumber[indices[block]]
+    new_indptr = np.zeros(int(own.sum()) + 1, dtype=indptr.dtype)
+    np.cumsum(lengths[own], out=new_indptr[1:])
+    compact = sparse.csr_matrix((own.sum(), inliers.size), dtype=data.dtype)
+    # Assigned, not passed to the constructor, which copies arrays that it
+    # finds much longer than their entries.
+    compact.indptr, compact.indices, compact.data = (
+        new_indptr,
+        indices[:filled],
+        data[:filled],
     )
+    return compact
 
 
 def _warn_if_flat(kernel, eps, communicator=None):

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.neighbors import NearestNeighbors
 
-from ..graph import MIN_CLUSTER_SIZE, row_blocks, row_sums
+from ..graph import MIN_CLUSTER_SIZE, row_blocks, row_sums, row_view
 
 # Rows, and graph entries, per block of the pencil's sums.
 _ROW_BLOCK = 16384
@@ -57,7 +57,7 @@ def diffusion_pencil(features, graph):
         weighted = block * graph.degrees[offset + start : offset + stop, None]
         gram += block.T @ weighted
         moment += weighted.sum(axis=0)
-        rows = affinity[start:stop]
+        rows = row_view(affinity, start, stop)
         laplacian = block * row_sums(rows)[:, None] - rows @ features
         energy += block.T @ laplacian
     if graph.communicator is not None:
