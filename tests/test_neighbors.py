@@ -178,9 +178,7 @@ def test_kneighbors_only_backend_gives_the_radius_graph(X):
     np.testing.assert_allclose(from_lists.data, exact.data, rtol=1e-12, atol=1e-15)
     # The lists start at the smallest size 32 * 2^m above 90% of the probes'
     # balls (their exact sizes, the point itself included).
-    probes = np.unique(
-        np.linspace(0, len(Y) - 1, _neighbors._PROBE_ROWS).astype(np.intp)
-    )
+    probes = np.arange(0, len(Y), max(1, len(Y) // _neighbors._PROBE_ROWS))
     needed = np.quantile(np.diff(exact.indptr)[probes], 0.9) + 1
     first = index._first_candidates(kernel.radius * (1 + 1e-9))
     assert needed > 32 and first >= needed > first // 2

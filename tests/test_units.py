@@ -312,6 +312,20 @@ def test_kernel_matrix_switches_to_float32_the_same_for_any_blocks(monkeypatch):
         assert np.array_equal(result.data, reference.data.astype(np.float32))
 
 
+def test_whole_pair_matrices_round_their_weights_to_float32_once(monkeypatch):
+    from skvdae.graph import _graph, kernel_matrix
+
+    # 20 features: the brute-force pairs, the kernel written into them.
+    X = np.random.RandomState(4).uniform(size=(500, 20))
+    kernel = GaussianKernel(0.15)
+    reference = kernel_matrix(NeighborIndex().fit(X), kernel)
+    monkeypatch.setattr(_graph, "_FLOAT64_MAX_ENTRIES", reference.nnz - 1)
+    result = kernel_matrix(NeighborIndex().fit(X), kernel)
+    assert result.dtype == np.float32
+    assert np.array_equal(result.indices, reference.indices)
+    assert np.array_equal(result.data, reference.data.astype(np.float32))
+
+
 def test_bounded_bandwidth_keeps_the_mean_neighbour_count():
     from skvdae.graph import bounded_bandwidth, kernel_matrix
 

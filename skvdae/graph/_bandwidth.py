@@ -5,7 +5,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from ._kernel import KERNEL_CUTOFF
-from ._neighbors import NeighborIndex
+from ._neighbors import NeighborIndex, _evenly_spaced
 
 # An edge of the neighbours' minimum spanning forest longer than this many
 # times the k-th neighbour distance of its nearer end is a gap between separate
@@ -77,7 +77,7 @@ def auto_bandwidth(nn_index, n_neighbors, communicator=None):
     >>> bool(np.isclose(auto_bandwidth(index, 10), alone))
     True
     """
-    if communicator is None and not isinstance(nn_index, NeighborIndex):
+    if not isinstance(nn_index, NeighborIndex):
         distances, indices = nn_index.kneighbors(n_neighbors=n_neighbors)
     elif communicator is None:
         distances, indices = nn_index.training_kneighbors(n_neighbors)
@@ -167,7 +167,7 @@ def bounded_bandwidth(nn_index, bandwidth, cutoff, max_edges):
     if n_samples <= max_edges:
         # No sample has more neighbours than there are samples.
         return bandwidth, False
-    queries = _evenly_spaced(nn_index, _COUNT_QUERIES)
+    queries = _evenly_spaced(nn_index.data_, _COUNT_QUERIES)
 
     def mean_count(eps):
         return float(np.mean(nn_index.radius_counts(queries, np.sqrt(cutoff * eps))))
@@ -238,7 +238,8 @@ def auto_cutoff(nn_index, bandwidth, tolerance=TRUNCATION_TOLERANCE):
     True
     """
     distances, _ = nn_index.radius_neighbors(
-        _evenly_spaced(nn_index, _CUTOFF_QUERIES), np.sqrt(KERNEL_CUTOFF * bandwidth)
+        _evenly_spaced(nn_index.data_, _CUTOFF_QUERIES),
+        np.sqrt(KERNEL_CUTOFF * bandwidth),
     )
     needed = np.empty(len(distances))
     for row, found in enumerate(distances):
@@ -250,8 +251,3 @@ def auto_cutoff(nn_index, bandwidth, tolerance=TRUNCATION_TOLERANCE):
         needed[row] = scaled[kept[0]] if kept.size else 0.0
     cutoff = float(np.quantile(needed, _SPARSE_QUANTILE))
     return float(np.clip(cutoff, _CONNECT_WEIGHT, KERNEL_CUTOFF))
-
-
-def _evenly_spaced(nn_index, count):
-    """About ``count`` (up to twice as many) evenly spaced training points."""
-    return nn_index.data_[:: max(1, nn_index.n_samples_fit_ // count)]

@@ -161,13 +161,11 @@ def kernel_matrix(nn_index, kernel, block_rows=4096, rows=None):
     n_samples = nn_index.n_samples_fit_
     pairs = nn_index.radius_matrix(kernel.radius, rows=rows)
     if pairs is not None:
-        # Built whole by the search: its arrays take the kernel in place.
-        if pairs.nnz <= _FLOAT64_MAX_ENTRIES:
-            kernel.value(pairs.data, out=pairs.data)
-        else:
-            values = np.empty(pairs.nnz, dtype=np.float32)
-            kernel.value(pairs.data, out=values)
-            pairs.data = values
+        # Built whole by the search: its arrays take the kernel in place,
+        # rounded once to float32 as below.
+        kernel.value(pairs.data, out=pairs.data)
+        if pairs.nnz > _FLOAT64_MAX_ENTRIES:
+            pairs.data = pairs.data.astype(np.float32)
         return pairs
     first, last = (0, n_samples) if rows is None else rows
     # The arrays grow in place (realloc moves pages, it does not copy them)

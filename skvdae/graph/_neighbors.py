@@ -261,13 +261,10 @@ class NeighborIndex:
 
         Each doubling round searches again from scratch, so lists that start
         far below the balls' sizes cost about twice the last round. The balls
-        of ``_PROBE_ROWS`` evenly spaced rows are measured first; lists then
+        of about ``_PROBE_ROWS`` evenly spaced rows are measured first; lists then
         start large enough for 90% of them.
         """
-        probes = np.unique(
-            np.linspace(0, self.n_samples_fit_ - 1, _PROBE_ROWS).astype(np.intp)
-        )
-        _, found, _ = self._candidates(self.data_[probes], radius)
+        _, found, _ = self._candidates(_evenly_spaced(self.data_, _PROBE_ROWS), radius)
         needed = np.quantile(np.fromiter(map(len, found), np.intp), 0.9) + 1
         first = _FIRST_CANDIDATES
         while first < needed and first < self.max_candidates:
@@ -534,6 +531,11 @@ class NeighborIndex:
             seconds.append(columns[upper].astype(index_dtype))
             squares.append(squared[upper])
         return np.concatenate(firsts), np.concatenate(seconds), np.concatenate(squares)
+
+
+def _evenly_spaced(X, count):
+    """About ``count`` (up to twice as many) evenly spaced rows of ``X``."""
+    return X[:: max(1, len(X) // count)]
 
 
 def _upper_squared_distances(X, norms, start, stop):
