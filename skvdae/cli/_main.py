@@ -226,6 +226,12 @@ def _command_fit(args):
     started = init_from_environment()
     try:
         _fit_and_save(args)
+        if started:
+            import torch
+
+            # Leave together: a process that tears its group down while rank 0
+            # still writes the model could abort in gloo's teardown.
+            torch.distributed.barrier()
     finally:
         if started:
             import torch
