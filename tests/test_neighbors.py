@@ -12,6 +12,7 @@ from skvdae.graph import (
     GaussianKernel,
     HNSWNeighbors,
     NeighborIndex,
+    _approximate,
     _neighbors,
     dropped_kernel_mass,
     kernel_matrix,
@@ -254,6 +255,40 @@ def test_approximate_backend_matches_exact(X):
     )
     again = DiffusionMapEmbedder(neighbors=HNSWNeighbors(), **params).fit(Y)
     np.testing.assert_array_equal(again.transform(Y), approximate.transform(Y))
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_candidate_distances_by_products_equal_the_pairwise_ones(shuffled, monkeypatch):
+    """Blocks of nearby queries take one product over their candidates' union
+    (centred on the block); scattered ones fall back to pair differences.
+    Both give float64 distances to within round-off of the distances'
+    own size, duplicates included."""
+    rng = np.random.RandomState(0)
+    t = np.sort(rng.uniform(0, 2 * np.pi, 3000))
+    frame = np.linalg.qr(rng.normal(size=(30, 2)))[0]
+    Y = (
+        50.0
+        + np.c_[np.cos(t), np.sin(t)] @ frame.T
+        + 1e-3 * rng.normal(size=(3000, 30))
+    )
+    Y[1] = Y[0]
+    queries = Y[rng.permutation(len(Y))] if shuffled else Y
+    found = NearestNeighbors().fit(Y).kneighbors(queries, 40, return_distance=False)
+    calls = []
+    pairwise = _approximate._pair_squared_distances
+    monkeypatch.setattr(
+        _approximate,
+        "_pair_squared_distances",
+        lambda *args: calls.append(1) or pairwise(*args),
+    )
+    squared = _approximate._row_squared_distances(Y, queries, found)
+    assert bool(calls) == shuffled
+    truth = ((Y[found] - queries[:, None]) ** 2).sum(axis=2)
+    assert squared.min() >= 0.0
+    np.testing.assert_allclose(squared, truth, rtol=1e-9, atol=1e-12 * truth.max())
+    duplicates = truth == 0.0
+    assert duplicates.sum() >= 4  # each of rows 0 and 1 with itself and the other
+    assert squared[duplicates].max() < 1e-12
 
 
 @needs_faiss
