@@ -196,6 +196,30 @@ def test_kneighbors_only_backend_gives_the_radius_graph(X):
     )
 
 
+def test_balls_from_candidate_lists_equal_radius_queries():
+    """Rows finishing in different doubling rounds land in their own place,
+    each ball sorted by distance; at the cap, the nearest ``cap`` points."""
+    rng = np.random.RandomState(1)
+    Y = np.r_[rng.normal(scale=0.3, size=(150, 3)), rng.normal(size=(150, 3))]
+    queries = rng.normal(size=(80, 3))
+    exact = NearestNeighbors().fit(Y)
+    truth = exact.radius_neighbors(queries, radius=0.8, sort_results=True)
+    index = NeighborIndex(KOnly()).fit(Y)
+    distances, indices = index.radius_neighbors(queries, 0.8)
+    sizes = np.fromiter(map(len, truth[1]), int)
+    assert sizes.min() < 32 < sizes.max()  # one round for some, several for others
+    for row in range(len(queries)):
+        assert np.array_equal(indices[row], truth[1][row])
+        np.testing.assert_allclose(distances[row], truth[0][row], rtol=1e-12)
+    capped = NeighborIndex(KOnly(), max_candidates=40).fit(Y)
+    lengths, columns, _, truncated = capped._candidate_rows(queries, 0.8, first=4)
+    assert np.array_equal(truncated, sizes >= 40)
+    bounds = np.cumsum(lengths)[:-1]
+    for row, found in enumerate(np.split(columns, bounds)):
+        expected = truth[1][row][:40] if truncated[row] else truth[1][row]
+        assert np.array_equal(found, expected)
+
+
 def test_dropped_mass_is_measured_on_truncated_lists():
     """Balls larger than the cap lose mass, measured against dense sums."""
     rng = np.random.RandomState(0)

@@ -40,8 +40,9 @@ class HNSWNeighbors(BaseEstimator):
     pairs within the kernel's radius from candidate neighbour lists, see
     :class:`skvdae.graph.NeighborIndex`). The index is faiss's
     ``IndexHNSWFlat`` on centred float32 copies of the data; the distances
-    returned are recomputed in float64 from the coordinates, so only *which*
-    neighbours are found is approximate.
+    returned are recomputed in float64 from the coordinates (by one matrix
+    product per block of nearby queries, centred on the block), so only
+    *which* neighbours are found is approximate.
 
     Requires the optional dependency faiss (``pip install skvdae[ann]``).
 

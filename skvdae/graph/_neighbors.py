@@ -229,18 +229,31 @@ class NeighborIndex:
         return distances, indices
 
     def _candidates(self, X, radius, first=_FIRST_CANDIDATES):
+        """:meth:`_candidate_rows` as object arrays of distances and indices
+        (as ``radius_neighbors``), and the mask of truncated rows."""
+        lengths, columns, distances, truncated = self._candidate_rows(X, radius, first)
+        bounds = np.cumsum(lengths)[:-1]
+        distances, columns = np.split(distances, bounds), np.split(columns, bounds)
+        balls = np.empty((2, len(X)), dtype=object)
+        for row in range(len(X)):
+            balls[0, row], balls[1, row] = distances[row], columns[row]
+        return balls[0], balls[1], truncated
+
+    def _candidate_rows(self, X, radius, first=_FIRST_CANDIDATES):
         """Balls of ``radius`` from candidate lists that double while full.
 
-        The lists start at ``first`` candidates. Returns object arrays of
-        distances and indices (as ``radius_neighbors``) and a mask of the rows
-        whose list was still full at the cap.
+        The lists start at ``first`` candidates. Returns ``(lengths, columns,
+        distances, truncated)``: the ``lengths[i]`` points within ``radius``
+        of row ``i``, in the backend's order (by distance), concatenated row
+        after row, and a mask of the rows whose list was still full at the
+        cap. Each round's lists are cut as one array: no Python work per row.
         """
         n_queries = len(X)
         cap = max(1, min(int(self.max_candidates), self.n_samples_fit_))
         k = min(first, cap)
-        distances = np.empty(n_queries, dtype=object)
-        indices = np.empty(n_queries, dtype=object)
+        lengths = np.zeros(n_queries, dtype=np.intp)
         truncated = np.zeros(n_queries, dtype=bool)
+        rounds = []
         pending = np.arange(n_queries)
         while pending.size:
             d, i = self._index.kneighbors(X[pending], n_neighbors=k)
@@ -248,13 +261,26 @@ class NeighborIndex:
             if k >= cap:
                 truncated[pending[full]] = True
                 full[:] = False
-            for position in np.flatnonzero(~full):
-                inside = d[position] <= radius
-                distances[pending[position]] = d[position][inside]
-                indices[pending[position]] = i[position][inside]
+            done = ~full
+            d, i = d[done], i[done]
+            inside = d <= radius
+            lengths[pending[done]] = inside.sum(axis=1)
+            rounds.append((pending[done], i[inside], d[inside]))
             pending = pending[full]
             k = min(2 * k, cap)
-        return distances, indices, truncated
+        if len(rounds) == 1 and np.array_equal(rounds[0][0], np.arange(n_queries)):
+            return lengths, rounds[0][1], rounds[0][2], truncated
+        starts = np.cumsum(lengths) - lengths
+        columns = np.empty(lengths.sum(), dtype=np.intp)
+        distances = np.empty(lengths.sum())
+        for rows, found, values in rounds:
+            counts = lengths[rows]
+            offsets = np.arange(counts.sum()) - np.repeat(
+                np.cumsum(counts) - counts, counts
+            )
+            positions = np.repeat(starts[rows], counts) + offsets
+            columns[positions], distances[positions] = found, values
+        return lengths, columns, distances, truncated
 
     def _first_candidates(self, radius):
         """The first list size for the balls of all training rows.
@@ -264,8 +290,9 @@ class NeighborIndex:
         of about ``_PROBE_ROWS`` evenly spaced rows are measured first; lists then
         start large enough for 90% of them.
         """
-        _, found, _ = self._candidates(_evenly_spaced(self.data_, _PROBE_ROWS), radius)
-        needed = np.quantile(np.fromiter(map(len, found), np.intp), 0.9) + 1
+        probes = _evenly_spaced(self.data_, _PROBE_ROWS)
+        lengths, *_ = self._candidate_rows(probes, radius)
+        needed = np.quantile(lengths, 0.9) + 1
         first = _FIRST_CANDIDATES
         while first < needed and first < self.max_candidates:
             first *= 2
@@ -466,7 +493,8 @@ class NeighborIndex:
         X = self.data_
         n_samples = X.shape[0]
         search = radius * (1.0 + 1e-9)
-        blocks, truncated = [], 0
+        index_dtype = np.int32 if n_samples < 2**31 else np.int64
+        counts, columns, values, truncated = [], [], [], 0
         if not self.radius_search_:
             first = self._first_candidates(search)
         for start in range(0, n_samples, _PAIR_CHUNK):
@@ -475,29 +503,41 @@ class NeighborIndex:
                 distances, found = self._index.radius_neighbors(
                     X[start:stop], radius=search
                 )
+                lengths = np.fromiter(map(len, found), np.intp, stop - start)
+                found = np.concatenate(found).astype(np.intp, copy=False)
+                distances = np.concatenate(distances).astype(np.float64)
             else:
-                distances, found, full = self._candidates(X[start:stop], search, first)
-                truncated += int(full.sum())
-            lengths = np.fromiter(map(len, found), np.intp, stop - start)
-            columns = np.concatenate(found).astype(np.intp, copy=False)
-            squared = np.concatenate(distances).astype(np.float64) ** 2
-            origin = np.repeat(np.arange(start, stop), lengths)
-            keep = columns != origin
-            # Duplicates (distance 0) must stay stored entries through the
-            # sparse maximum below, which drops zeros.
-            blocks.append(
-                sparse.csr_matrix(
-                    (
-                        np.maximum(squared[keep], _STORED_ZERO),
-                        (origin[keep] - start, columns[keep]),
-                    ),
-                    shape=(stop - start, n_samples),
+                lengths, found, distances, full = self._candidate_rows(
+                    X[start:stop], search, first
                 )
-            )
-        one_sided = sparse.vstack(blocks, format="csr")
-        del blocks
-        pairs = one_sided.maximum(one_sided.T.tocsr())
+                truncated += int(full.sum())
+            # Each row without itself. Duplicates (distance 0) must stay
+            # stored entries through the sparse maximum below, which drops
+            # zeros.
+            origin = np.repeat(np.arange(start, stop), lengths)
+            keep = found != origin
+            counts.append(np.bincount(origin[keep] - start, minlength=stop - start))
+            columns.append(found[keep].astype(index_dtype))
+            values.append(np.maximum(np.square(distances[keep]), _STORED_ZERO))
+            del origin, keep, found, distances
+        counts = np.concatenate(counts)
+        indptr = np.zeros(
+            n_samples + 1, dtype=np.int32 if counts.sum() < 2**31 else np.int64
+        )
+        np.cumsum(counts, out=indptr[1:])
+        one_sided = sparse.csr_matrix(
+            (np.concatenate(values), np.concatenate(columns), indptr),
+            shape=(n_samples, n_samples),
+        )
+        del counts, columns, values
+        # Transposing sorts each row's indices (a counting sort, much faster
+        # than sorting the rows): twice gives the lists sorted, once their
+        # mirror, and the maximum merges the two sorted matrices.
+        transposed = one_sided.T.tocsr()
         del one_sided
+        one_sided = transposed.T.tocsr()
+        pairs = one_sided.maximum(transposed)
+        del one_sided, transposed
         pairs = (pairs + _STORED_ZERO * sparse.eye(n_samples, format="csr")).tocsr()
         pairs.sort_indices()
         keep = pairs.data <= radius * radius
