@@ -118,7 +118,10 @@ class DiffusionMapEmbedder(
         bandwidth is lowered to the largest one within it
         (``bandwidth_bound_``). ``'auto'``: ``max(64, 2**27 / n_samples)``, a
         graph of at most about 1 GiB; it binds only beyond about 10^5 samples.
-        A float ``bandwidth`` is never changed.
+        A float ``bandwidth`` is never changed. One bandwidth serves all the
+        data: where the density varies a lot, the bound can leave the sparse
+        parts without neighbours (outliers and small components), which a
+        ``UserWarning`` reports (see :func:`skvdae.graph.isolated_share`).
     neighbors : None, 'auto' or object, default=None
         The neighbour search behind the bandwidth rule, the kernel graph and
         the Nystrom extension. ``None`` or ``'auto'``: exact search (a

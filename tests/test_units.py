@@ -339,6 +339,32 @@ def test_bounded_bandwidth_keeps_the_mean_neighbour_count():
     assert bounded_bandwidth(index, eps / 2, 12.0, max_edges=60) == (eps / 2, False)
 
 
+def test_the_edge_bound_warns_when_it_cuts_the_sparse_parts_apart():
+    """A dense and a sparse blob: the bandwidth that keeps the dense blob's
+    balls within the bound leaves the sparse blob's samples without
+    neighbours; on uniform data the same bound only shrinks the balls."""
+    import warnings
+
+    from skvdae import DiffusionMapEmbedder
+
+    rng = np.random.RandomState(0)
+    X = np.r_[rng.normal(scale=0.05, size=(1500, 3)), 5 + rng.normal(size=(500, 3))]
+    params = dict(n_components=2, solver="exact", max_edges_per_sample=100)
+    with pytest.warns(UserWarning, match="fall apart") as record:
+        embedder = DiffusionMapEmbedder(**params).fit(X)
+    assert embedder.bandwidth_bound_
+    share = float(str(record[0].message).split("leaves ")[1].split("%")[0]) / 100
+    # The warning's share is that of the sparse blob's samples left alone.
+    alone = np.bincount(embedder.component_labels_ + 1)[0] / len(X)
+    assert share > 0.1 and alone > 0.1
+    assert abs(share - alone) < 0.1
+    uniform = rng.uniform(size=(2000, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        embedder = DiffusionMapEmbedder(**params).fit(uniform)
+    assert embedder.bandwidth_bound_
+
+
 @pytest.mark.parametrize("dimension, tolerance", [(1, 1e-5), (2, 1e-4)])
 def test_auto_cutoff_is_the_chi_squared_tail_on_finely_sampled_data(
     dimension, tolerance

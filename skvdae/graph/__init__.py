@@ -13,12 +13,14 @@
 
 from ._approximate import HNSWNeighbors
 from ._bandwidth import GAP_RATIO as GAP_RATIO
+from ._bandwidth import ISOLATION_WARNING as ISOLATION_WARNING
 from ._bandwidth import MIN_CLUSTER_SIZE as MIN_CLUSTER_SIZE
 from ._bandwidth import TRUNCATION_TOLERANCE as TRUNCATION_TOLERANCE
 from ._bandwidth import (
     auto_bandwidth,
     auto_cutoff,
     bounded_bandwidth,
+    isolated_share,
     max_edges_per_sample,
 )
 from ._graph import DROPPED_MASS_WARNING as DROPPED_MASS_WARNING
@@ -54,6 +56,7 @@ __all__ = [
     "build_diffusion_graph",
     "density_normalize",
     "dropped_kernel_mass",
+    "isolated_share",
     "kernel_matrix",
     "locality_order",
     "max_edges_per_sample",

@@ -187,6 +187,34 @@ def bounded_bandwidth(nn_index, bandwidth, cutoff, max_edges):
     return float(low), True
 
 
+#: The edge bound warns when it leaves this much larger a share of the samples
+#: with fewer than ``MIN_CLUSTER_SIZE - 1`` neighbours than the bandwidth
+#: it lowered did.
+ISOLATION_WARNING = 0.01
+
+
+def isolated_share(nn_index, bandwidth, cutoff):
+    """The share of samples with fewer than ``MIN_CLUSTER_SIZE - 1`` neighbours
+    within the truncation radius ``sqrt(cutoff * bandwidth)``.
+
+    Estimated on the evenly spaced samples of :func:`bounded_bandwidth`. Such
+    samples end up in components of the kernel graph too small to be
+    anything but outliers, or barely attached to the rest.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvdae.graph import NeighborIndex, isolated_share
+    >>> X = np.r_[np.linspace(0, 1, 100), np.linspace(10, 20, 100)][:, None]
+    >>> index = NeighborIndex().fit(X)
+    >>> float(isolated_share(index, 0.01**2, 25.0))  # the sparse half: 0.1 apart
+    0.5
+    """
+    queries = _evenly_spaced(nn_index.data_, _COUNT_QUERIES)
+    counts = nn_index.radius_counts(queries, np.sqrt(cutoff * bandwidth))
+    return float(np.mean(counts < MIN_CLUSTER_SIZE))
+
+
 #: The kernel's truncation drops at most this share of a sample's kernel mass
 #: (for all but the 1% of samples where it drops most).
 TRUNCATION_TOLERANCE = 1e-3

@@ -15,10 +15,12 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from ._bandwidth import (
+    ISOLATION_WARNING,
     MIN_CLUSTER_SIZE,
     auto_bandwidth,
     auto_cutoff,
     bounded_bandwidth,
+    isolated_share,
 )
 from ._kernel import GaussianKernel
 
@@ -387,11 +389,13 @@ def build_diffusion_graph(
     cutoff = auto_cutoff(nn_index, eps)
     bound = False
     if bandwidth == "auto" and max_edges is not None:
+        unbounded = eps, cutoff
         eps, bound = bounded_bandwidth(nn_index, eps, cutoff, max_edges)
         if bound:
             # The lowered bandwidth's own cutoff, and the bound counted with it.
             cutoff = auto_cutoff(nn_index, eps)
             eps = bounded_bandwidth(nn_index, eps, cutoff, max_edges)[0]
+            _warn_if_isolating(nn_index, unbounded, (eps, cutoff), max_edges)
     kernel_function = GaussianKernel(eps, cutoff)
     kernel = kernel_matrix(nn_index, kernel_function, rows=rows)
     dropped = 0.0
@@ -654,6 +658,29 @@ def _inlier_submatrix(kernel, inliers, first=0, last=None):
         data[:filled],
     )
     return compact
+
+
+def _warn_if_isolating(nn_index, unbounded, bounded, max_edges):
+    """Warn when the edge bound cuts the sparse parts of the data apart.
+
+    One bandwidth serves dense and sparse parts alike: on data whose density
+    varies a lot (clusters of different spreads in many dimensions), the
+    bandwidth that keeps the dense parts within the bound can leave the
+    sparse ones without neighbours.
+    """
+    before, after = (isolated_share(nn_index, *scale) for scale in (unbounded, bounded))
+    if after - before > ISOLATION_WARNING:
+        warnings.warn(
+            f"max_edges_per_sample={max_edges} lowered the bandwidth from "
+            f"{unbounded[0]:.3g} to {bounded[0]:.3g}, which leaves {after:.1%} of "
+            f"the samples with fewer than {MIN_CLUSTER_SIZE - 1} neighbours within "
+            f"the kernel's radius ({before:.1%} before): the sparser parts of the "
+            "data fall apart into outliers and small components. Raise "
+            "max_edges_per_sample (the graph takes 8 to 12 bytes an entry), or "
+            "pass a float bandwidth.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _warn_if_flat(kernel, eps, communicator=None):
