@@ -220,6 +220,33 @@ def test_balls_from_candidate_lists_equal_radius_queries():
         assert np.array_equal(found, expected)
 
 
+def test_the_edge_bound_sees_balls_beyond_the_candidate_cap(monkeypatch):
+    """A backend without radius queries lists balls only up to the cap, which
+    the estimator sets to the bound: the bound counts by brute force instead,
+    and lowers the bandwidth as exact search does."""
+    from skvdae.graph import _bandwidth
+
+    Y = np.random.RandomState(3).uniform(size=(3000, 3))
+    params = dict(n_components=2, solver="exact", max_edges_per_sample=40)
+    exact = DiffusionMapEmbedder(**params).fit(Y)
+    given = DiffusionMapEmbedder(neighbors=KOnly(), **params).fit(Y)
+    assert exact.bandwidth_bound_ and given.bandwidth_bound_
+    assert given.bandwidth_ == pytest.approx(exact.bandwidth_, rel=1e-3)
+    assert given.dropped_kernel_mass_ < 0.01
+    # The rule's own balls exceed the cap everywhere: lists alone would read
+    # a mean of exactly 40, within the bound.
+    index = NeighborIndex(KOnly(), max_candidates=40).fit(Y)
+    unbounded = DiffusionMapEmbedder(n_components=2).fit(Y).bandwidth_
+    radius = np.sqrt(exact.kernel_cutoff_ * unbounded)
+    assert np.all(index.radius_counts(Y, radius) == 40)
+    # On a sample of the data, the counts scale to the exact mean.
+    monkeypatch.setattr(_bandwidth, "_COUNT_SAMPLE", 500)
+    eps = radius**2 / exact.kernel_cutoff_
+    mean_count = _bandwidth._sampled_mean_count(Y, exact.kernel_cutoff_)
+    truth = NeighborIndex().fit(Y).radius_counts(Y, radius).mean()
+    assert mean_count(eps) == pytest.approx(truth, rel=0.03)
+
+
 def test_dropped_mass_is_measured_on_truncated_lists():
     """Balls larger than the cap lose mass, measured against dense sums."""
     rng = np.random.RandomState(0)

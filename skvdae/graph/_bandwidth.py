@@ -130,6 +130,10 @@ MIN_EDGES_PER_SAMPLE = 64
 # Query points of the estimate of the mean neighbour count.
 _COUNT_QUERIES = 2000
 
+# Without radius queries, the bound counts neighbours among this many (up to
+# twice as many) evenly spaced samples.
+_COUNT_SAMPLE = 4096
+
 
 def max_edges_per_sample(n_samples):
     """The default bound on the mean kernel neighbours per sample."""
@@ -145,7 +149,11 @@ def bounded_bandwidth(nn_index, bandwidth, cutoff, max_edges):
     bandwidth is lowered, by bisection on its logarithm, to where it does
     not: on large dense data the ``'auto'`` rule's scale (set by the
     sparsest 1% of the samples) would otherwise give every sample thousands
-    of neighbours, while the diffusion map needs far fewer.
+    of neighbours, while the diffusion map needs far fewer. A backend
+    without radius queries lists a ball only up to its candidate cap (the
+    bound itself, in the estimator), which would hide larger balls: there
+    the counts come from brute force against about 4096 evenly spaced
+    samples, scaled to the whole data.
 
     Returns
     -------
@@ -167,10 +175,15 @@ def bounded_bandwidth(nn_index, bandwidth, cutoff, max_edges):
     if n_samples <= max_edges:
         # No sample has more neighbours than there are samples.
         return bandwidth, False
-    queries = _evenly_spaced(nn_index.data_, _COUNT_QUERIES)
+    if getattr(nn_index, "radius_search_", True):
+        queries = _evenly_spaced(nn_index.data_, _COUNT_QUERIES)
 
-    def mean_count(eps):
-        return float(np.mean(nn_index.radius_counts(queries, np.sqrt(cutoff * eps))))
+        def mean_count(eps):
+            radius = np.sqrt(cutoff * eps)
+            return float(np.mean(nn_index.radius_counts(queries, radius)))
+
+    else:
+        mean_count = _sampled_mean_count(nn_index.data_, cutoff)
 
     if mean_count(bandwidth) <= max_edges:
         return bandwidth, False
@@ -185,6 +198,62 @@ def bounded_bandwidth(nn_index, bandwidth, cutoff, max_edges):
         else:
             low = middle
     return float(low), True
+
+
+def _sampled_mean_count(X, cutoff):
+    """``mean_count(eps)`` of :func:`bounded_bandwidth` by brute force.
+
+    The probes' squared distances to an evenly spaced sample of ``X`` are
+    computed once (centred, from a matrix product; float32 is plenty for a
+    count); each call counts them and scales the count to all the samples.
+    """
+    n_samples = len(X)
+    probes = np.arange(0, n_samples, max(1, n_samples // _COUNT_QUERIES))
+    step = max(1, n_samples // _COUNT_SAMPLE)
+    sample = np.arange(0, n_samples, step)
+    centre = X[sample].mean(axis=0)
+    others = X[sample] - centre
+    norms = np.einsum("ij,ij->i", others, others)
+    squared = np.empty((probes.size, sample.size), dtype=np.float32)
+    for start in range(0, probes.size, 512):
+        queries = X[probes[start : start + 512]] - centre
+        block = norms - 2.0 * (queries @ others.T)
+        block += np.einsum("ij,ij->i", queries, queries)[:, None]
+        squared[start : start + 512] = block
+    # A probe in the sample is not its own neighbour there: it counts once.
+    own = probes % step == 0
+    squared[np.flatnonzero(own), probes[own] // step] = np.inf
+    scale = (n_samples - 1) / (sample.size - own)
+
+    def mean_count(eps):
+        hits = np.count_nonzero(squared <= np.float32(cutoff * eps), axis=1)
+        return float(np.mean(1.0 + scale * hits))
+
+    return mean_count
+
+
+def _brute_force_balls(X, queries, radius):
+    """The distances from each query to the rows of ``X`` within ``radius``.
+
+    Blocks of rows against all the queries (centred, from matrix products),
+    so that memory stays bounded on large ``X``.
+    """
+    centre = queries.mean(axis=0)
+    queries = queries - centre
+    query_norms = np.einsum("ij,ij->i", queries, queries)
+    step = max(1, _BRUTE_ENTRIES // len(queries))
+    owners, found = [], []
+    for start in range(0, len(X), step):
+        rows = X[start : start + step] - centre
+        squared = np.einsum("ij,ij->i", rows, rows) - 2.0 * (queries @ rows.T)
+        squared += query_norms[:, None]
+        owner, column = np.nonzero(squared <= radius * radius)
+        owners.append(owner)
+        found.append(np.maximum(squared[owner, column], 0.0))
+    owners, found = np.concatenate(owners), np.sqrt(np.concatenate(found))
+    order = np.argsort(owners, kind="stable")
+    bounds = np.cumsum(np.bincount(owners, minlength=len(queries)))[:-1]
+    return np.split(found[order], bounds)
 
 
 #: The edge bound warns when it leaves this much larger a share of the samples
@@ -221,6 +290,9 @@ TRUNCATION_TOLERANCE = 1e-3
 
 # Query points of the cutoff rule.
 _CUTOFF_QUERIES = 500
+
+# Entries of one block of the cutoff rule's brute-force distances (32 MB).
+_BRUTE_ENTRIES = 1 << 22
 
 
 def auto_cutoff(nn_index, bandwidth, tolerance=TRUNCATION_TOLERANCE):
@@ -265,10 +337,13 @@ def auto_cutoff(nn_index, bandwidth, tolerance=TRUNCATION_TOLERANCE):
     >>> bool(abs(cutoff - np.log(1e4)) < 0.3)
     True
     """
-    distances, _ = nn_index.radius_neighbors(
-        _evenly_spaced(nn_index.data_, _CUTOFF_QUERIES),
-        np.sqrt(KERNEL_CUTOFF * bandwidth),
-    )
+    queries = _evenly_spaced(nn_index.data_, _CUTOFF_QUERIES)
+    radius = np.sqrt(KERNEL_CUTOFF * bandwidth)
+    if getattr(nn_index, "radius_search_", True):
+        distances, _ = nn_index.radius_neighbors(queries, radius)
+    else:
+        # Candidate lists stop at their cap: the mass beyond would be missed.
+        distances = _brute_force_balls(nn_index.data_, queries, radius)
     needed = np.empty(len(distances))
     for row, found in enumerate(distances):
         scaled = np.sort(np.square(found) / bandwidth)
