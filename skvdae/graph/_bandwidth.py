@@ -280,8 +280,12 @@ def isolated_share(nn_index, bandwidth, cutoff):
     0.5
     """
     queries = _evenly_spaced(nn_index.data_, _COUNT_QUERIES)
-    counts = nn_index.radius_counts(queries, np.sqrt(cutoff * bandwidth))
-    return float(np.mean(counts < MIN_CLUSTER_SIZE))
+    if nn_index.n_samples_fit_ < MIN_CLUSTER_SIZE:
+        return 1.0
+    # The k-th nearest (the sample itself first) says whether k are inside:
+    # no ball to list, however large.
+    distances, _ = nn_index.kneighbors(queries, n_neighbors=MIN_CLUSTER_SIZE)
+    return float(np.mean(distances[:, -1] > np.sqrt(cutoff * bandwidth)))
 
 
 #: The kernel's truncation drops at most this share of a sample's kernel mass
