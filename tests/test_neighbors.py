@@ -239,6 +239,12 @@ def test_the_edge_bound_sees_balls_beyond_the_candidate_cap(monkeypatch):
     unbounded = DiffusionMapEmbedder(n_components=2).fit(Y).bandwidth_
     radius = np.sqrt(exact.kernel_cutoff_ * unbounded)
     assert np.all(index.radius_counts(Y, radius) == 40)
+    # The cutoff rule's balls, by brute force a few queries at a time, are
+    # the exact ones.
+    monkeypatch.setattr(_bandwidth, "_BALL_ENTRIES", 7 * len(Y))
+    assert _bandwidth.auto_cutoff(index, unbounded) == pytest.approx(
+        _bandwidth.auto_cutoff(NeighborIndex().fit(Y), unbounded), rel=1e-9
+    )
     # On a sample of the data, the counts scale to the exact mean.
     monkeypatch.setattr(_bandwidth, "_COUNT_SAMPLE", 500)
     eps = radius**2 / exact.kernel_cutoff_

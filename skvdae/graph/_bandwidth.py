@@ -295,8 +295,10 @@ TRUNCATION_TOLERANCE = 1e-3
 # Query points of the cutoff rule.
 _CUTOFF_QUERIES = 500
 
-# Entries of one block of the cutoff rule's brute-force distances (32 MB).
+# Entries of one block of the cutoff rule's brute-force distances (32 MB),
+# and at most this many ball entries listed at once.
 _BRUTE_ENTRIES = 1 << 22
+_BALL_ENTRIES = 1 << 24
 
 
 def auto_cutoff(nn_index, bandwidth, tolerance=TRUNCATION_TOLERANCE):
@@ -343,18 +345,25 @@ def auto_cutoff(nn_index, bandwidth, tolerance=TRUNCATION_TOLERANCE):
     """
     queries = _evenly_spaced(nn_index.data_, _CUTOFF_QUERIES)
     radius = np.sqrt(KERNEL_CUTOFF * bandwidth)
-    if getattr(nn_index, "radius_search_", True):
-        distances, _ = nn_index.radius_neighbors(queries, radius)
-    else:
-        # Candidate lists stop at their cap: the mass beyond would be missed.
-        distances = _brute_force_balls(nn_index.data_, queries, radius)
-    needed = np.empty(len(distances))
-    for row, found in enumerate(distances):
-        scaled = np.sort(np.square(found) / bandwidth)
-        # Mass beyond each entry: beyond[j] is what a cutoff at scaled[j] drops.
-        weights = np.exp(-scaled)
-        beyond = np.cumsum(weights[::-1])[::-1] - weights
-        kept = np.flatnonzero(beyond <= tolerance * weights.sum())
-        needed[row] = scaled[kept[0]] if kept.size else 0.0
+    needed = np.empty(len(queries))
+    # Candidate lists stop at their cap, which would miss the mass beyond:
+    # without radius queries the balls come by brute force, a few queries at
+    # a time so that even balls holding every sample fit in memory.
+    brute = not getattr(nn_index, "radius_search_", True)
+    step = max(1, _BALL_ENTRIES // nn_index.n_samples_fit_) if brute else len(queries)
+    for start in range(0, len(queries), step):
+        part = queries[start : start + step]
+        if brute:
+            distances = _brute_force_balls(nn_index.data_, part, radius)
+        else:
+            distances, _ = nn_index.radius_neighbors(part, radius)
+        for row, found in enumerate(distances, start):
+            scaled = np.sort(np.square(found) / bandwidth)
+            # Mass beyond each entry: beyond[j] is what a cutoff at scaled[j]
+            # drops.
+            weights = np.exp(-scaled)
+            beyond = np.cumsum(weights[::-1])[::-1] - weights
+            kept = np.flatnonzero(beyond <= tolerance * weights.sum())
+            needed[row] = scaled[kept[0]] if kept.size else 0.0
     cutoff = float(np.quantile(needed, _SPARSE_QUANTILE))
     return float(np.clip(cutoff, _CONNECT_WEIGHT, KERNEL_CUTOFF))
