@@ -256,9 +256,9 @@ def _brute_force_balls(X, queries, radius):
     return np.split(found[order], bounds)
 
 
-#: The edge bound warns when it leaves this much larger a share of the samples
-#: with fewer than ``MIN_CLUSTER_SIZE - 1`` neighbours than the bandwidth
-#: it lowered did.
+#: The edge bound warns when the share of the samples it leaves out as
+#: outliers exceeds, by this much, the share that the bandwidth it lowered
+#: left with fewer than ``MIN_CLUSTER_SIZE - 1`` neighbours.
 ISOLATION_WARNING = 0.01
 
 

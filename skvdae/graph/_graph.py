@@ -395,7 +395,7 @@ def build_diffusion_graph(
             # The lowered bandwidth's own cutoff, and the bound counted with it.
             cutoff = auto_cutoff(nn_index, eps)
             eps = bounded_bandwidth(nn_index, eps, cutoff, max_edges)[0]
-            _warn_if_isolating(nn_index, unbounded, (eps, cutoff), max_edges)
+            isolated = isolated_share(nn_index, *unbounded)
     kernel_function = GaussianKernel(eps, cutoff)
     kernel = kernel_matrix(nn_index, kernel_function, rows=rows)
     dropped = 0.0
@@ -414,6 +414,9 @@ def build_diffusion_graph(
             )
     labels = _component_labels(kernel, rows, communicator)
     sizes = np.bincount(labels)
+    if bound:
+        lost = float(np.mean(sizes[labels] < MIN_CLUSTER_SIZE))
+        _warn_if_isolating(unbounded[0], eps, isolated, lost, max_edges)
     row_start = 0 if rows is None else rows[0]
     if sizes.max() < min(MIN_CLUSTER_SIZE, n_samples):
         warnings.warn(
@@ -660,26 +663,27 @@ def _inlier_submatrix(kernel, inliers, first=0, last=None):
     return compact
 
 
-def _warn_if_isolating(nn_index, unbounded, bounded, max_edges):
+def _warn_if_isolating(unbounded, bounded, isolated, lost, max_edges):
     """Warn when the edge bound cuts the sparse parts of the data apart.
 
     One bandwidth serves dense and sparse parts alike: on data whose density
     varies a lot (clusters of different spreads in many dimensions), the
     bandwidth that keeps the dense parts within the bound can leave the
-    sparse ones without neighbours.
+    sparse ones without neighbours. ``lost`` is the share of the samples in
+    components too small to be kept, ``isolated`` the share that the
+    unbounded bandwidth left with too few neighbours to be kept.
     """
-    before, after = (isolated_share(nn_index, *scale) for scale in (unbounded, bounded))
-    if after - before > ISOLATION_WARNING:
+    if lost - isolated > ISOLATION_WARNING:
         warnings.warn(
             f"max_edges_per_sample={max_edges} lowered the bandwidth from "
-            f"{unbounded[0]:.3g} to {bounded[0]:.3g}, which leaves {after:.1%} of "
-            f"the samples with fewer than {MIN_CLUSTER_SIZE - 1} neighbours within "
-            f"the kernel's radius ({before:.1%} before): the sparser parts of the "
-            "data fall apart into outliers and small components. Raise "
-            "max_edges_per_sample (the graph takes 8 to 12 bytes an entry), or "
-            "pass a float bandwidth.",
+            f"{unbounded:.3g} to {bounded:.3g}, which leaves {lost:.1%} of the "
+            f"samples in components of fewer than {MIN_CLUSTER_SIZE}, left out as "
+            f"outliers ({isolated:.1%} had fewer than {MIN_CLUSTER_SIZE - 1} "
+            "neighbours at the first bandwidth): the sparser parts of the data "
+            "fall apart. Raise max_edges_per_sample (the graph takes 8 to 12 "
+            "bytes an entry), or pass a float bandwidth.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=3,
         )
 
 
