@@ -683,7 +683,7 @@ def _warn_if_isolating(unbounded, bounded, isolated, lost, max_edges):
             "fall apart. Raise max_edges_per_sample (the graph takes 8 to 12 "
             "bytes an entry), or pass a float bandwidth.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
