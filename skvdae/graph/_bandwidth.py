@@ -5,7 +5,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from ._kernel import KERNEL_CUTOFF
-from ._neighbors import NeighborIndex, _evenly_spaced
+from ._neighbors import NeighborIndex, _evenly_spaced, _evenly_spaced_rows
 
 # An edge of the neighbours' minimum spanning forest longer than this many
 # times the k-th neighbour distance of its nearer end is a gap between separate
@@ -208,18 +208,18 @@ def _sampled_mean_count(X, cutoff):
     count); each call counts them and scales the count to all the samples.
     """
     n_samples = len(X)
-    probes = np.arange(0, n_samples, max(1, n_samples // _COUNT_QUERIES))
-    step = max(1, n_samples // _COUNT_SAMPLE)
-    sample = np.arange(0, n_samples, step)
+    probes = _evenly_spaced_rows(n_samples, _COUNT_QUERIES)
+    sample = _evenly_spaced_rows(n_samples, _COUNT_SAMPLE)
+    step = sample[1] - sample[0] if sample.size > 1 else 1
     centre = X[sample].mean(axis=0)
     others = X[sample] - centre
     norms = np.einsum("ij,ij->i", others, others)
     squared = np.empty((probes.size, sample.size), dtype=np.float32)
     for start in range(0, probes.size, 512):
         queries = X[probes[start : start + 512]] - centre
-        block = norms - 2.0 * (queries @ others.T)
-        block += np.einsum("ij,ij->i", queries, queries)[:, None]
-        squared[start : start + 512] = block
+        squared[start : start + 512] = _centred_squared_distances(
+            queries, others, norms
+        )
     # A probe in the sample is not its own neighbour there: it counts once.
     own = probes % step == 0
     squared[np.flatnonzero(own), probes[own] // step] = np.inf
@@ -232,6 +232,15 @@ def _sampled_mean_count(X, cutoff):
     return mean_count
 
 
+def _centred_squared_distances(queries, others, other_norms):
+    """``|q_i - o_j|^2`` from a matrix product, for centred ``queries`` and
+    ``others`` (the product formula loses digits in proportion to the squared
+    norms) and ``other_norms``, the squared norms of ``others``."""
+    squared = other_norms - 2.0 * (queries @ others.T)
+    squared += np.einsum("ij,ij->i", queries, queries)[:, None]
+    return squared
+
+
 def _brute_force_balls(X, queries, radius):
     """The distances from each query to the rows of ``X`` within ``radius``.
 
@@ -240,13 +249,12 @@ def _brute_force_balls(X, queries, radius):
     """
     centre = queries.mean(axis=0)
     queries = queries - centre
-    query_norms = np.einsum("ij,ij->i", queries, queries)
     step = max(1, _BRUTE_ENTRIES // len(queries))
     owners, found = [], []
     for start in range(0, len(X), step):
         rows = X[start : start + step] - centre
-        squared = np.einsum("ij,ij->i", rows, rows) - 2.0 * (queries @ rows.T)
-        squared += query_norms[:, None]
+        norms = np.einsum("ij,ij->i", rows, rows)
+        squared = _centred_squared_distances(queries, rows, norms)
         owner, column = np.nonzero(squared <= radius * radius)
         owners.append(owner)
         found.append(np.maximum(squared[owner, column], 0.0))

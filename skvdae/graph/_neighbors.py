@@ -575,7 +575,12 @@ class NeighborIndex:
 
 def _evenly_spaced(X, count):
     """About ``count`` (up to twice as many) evenly spaced rows of ``X``."""
-    return X[:: max(1, len(X) // count)]
+    return X[_evenly_spaced_rows(len(X), count)]
+
+
+def _evenly_spaced_rows(n_rows, count):
+    """The indices of :func:`_evenly_spaced`'s rows."""
+    return np.arange(0, n_rows, max(1, n_rows // count))
 
 
 def _upper_squared_distances(X, norms, start, stop):
