@@ -16,6 +16,7 @@ from skvdae.graph import (
     _neighbors,
     dropped_kernel_mass,
     kernel_matrix,
+    locality_order,
 )
 from skvdae.graph._approximate import approximate_backend_available
 
@@ -218,6 +219,43 @@ def test_balls_from_candidate_lists_equal_radius_queries():
     for row, found in enumerate(np.split(columns, bounds)):
         expected = truth[1][row][:40] if truncated[row] else truth[1][row]
         assert np.array_equal(found, expected)
+
+
+def test_shared_searches_of_nearby_rows_give_each_rows_ball(monkeypatch):
+    """One candidate search per block of nearby rows (around their centroid,
+    wide enough for every row's ball) gives each row's ball, as a search per
+    row does; blocks whose shared list fills up fall back to those, and rows
+    at the cap keep their nearest points in both."""
+    rng = np.random.RandomState(2)
+    t = rng.uniform(0, 2 * np.pi, 3000)
+    Y = _lifted(np.c_[np.cos(t), np.sin(t)], n_features=20)
+    Y[:40] += rng.normal(scale=0.3, size=(40, 20))  # a scattered first block
+    Y = np.r_[Y[:40], Y[40:][locality_order(Y[40:])]]
+    cap, radius = 60, 0.08
+    monkeypatch.setattr(_neighbors, "_SHARED_FACTOR", 3)
+    index = NeighborIndex(KOnly(), max_candidates=cap).fit(Y)
+    # Some blocks share a list, at least one falls back.
+    _, _, centres, reach = _neighbors._shared_balls(Y, radius)
+    full = index._candidate_rows(centres, reach, cap=3 * cap)[3]
+    assert full[0] and not full[1:].all()
+    lengths, columns, distances, truncated = index._shared_candidate_rows(Y, radius)
+    expected = index._candidate_rows(Y, radius)
+    assert np.array_equal(lengths, expected[0])
+    assert np.array_equal(truncated, expected[3])
+    assert 0 < truncated.sum() < len(Y)
+    balls = NearestNeighbors().fit(Y).radius_neighbors(Y, radius, sort_results=True)
+    bounds = np.cumsum(lengths)[:-1]
+    for row, (found, values) in enumerate(
+        zip(np.split(columns, bounds), np.split(distances, bounds), strict=True)
+    ):
+        # scikit-learn's own distances carry the product formula's round-off
+        # (1.5e-8 from a point to itself).
+        order = np.argsort(values, kind="stable")
+        truth = balls[1][row][:cap]
+        assert np.array_equal(np.sort(found), np.sort(truth))
+        np.testing.assert_allclose(
+            values[order], balls[0][row][:cap], rtol=1e-9, atol=3e-8
+        )
 
 
 def test_the_edge_bound_sees_balls_beyond_the_candidate_cap(monkeypatch):

@@ -232,6 +232,15 @@ def _row_squared_distances(X, rows, found):
     return squared
 
 
+def _centred_squared_distances(queries, others, other_norms):
+    """``|q_i - o_j|^2`` from a matrix product, for centred ``queries`` and
+    ``others`` (the product formula loses digits in proportion to the squared
+    norms) and ``other_norms``, the squared norms of ``others``."""
+    squared = other_norms - 2.0 * (queries @ others.T)
+    squared += np.einsum("ij,ij->i", queries, queries)[:, None]
+    return squared
+
+
 def _pair_squared_distances(X, rows, found):
     """``|rows[i] - X[found[i, j]]|^2`` pair by pair, in blocks of bounded size."""
     squared = np.empty(found.shape)

@@ -4,6 +4,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
+from ._approximate import _centred_squared_distances
 from ._kernel import KERNEL_CUTOFF
 from ._neighbors import NeighborIndex, _evenly_spaced, _evenly_spaced_rows
 
@@ -230,15 +231,6 @@ def _sampled_mean_count(X, cutoff):
         return float(np.mean(1.0 + scale * hits))
 
     return mean_count
-
-
-def _centred_squared_distances(queries, others, other_norms):
-    """``|q_i - o_j|^2`` from a matrix product, for centred ``queries`` and
-    ``others`` (the product formula loses digits in proportion to the squared
-    norms) and ``other_norms``, the squared norms of ``others``."""
-    squared = other_norms - 2.0 * (queries @ others.T)
-    squared += np.einsum("ij,ij->i", queries, queries)[:, None]
-    return squared
 
 
 def _brute_force_balls(X, queries, radius):

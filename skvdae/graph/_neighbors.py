@@ -11,7 +11,10 @@ A backend without ``radius_neighbors`` (an approximate library returns ``k``
 neighbours, not a ball) gets its balls from candidate lists of adaptive size:
 ``k`` doubles, for the rows whose ``k``-th candidate is still inside the
 radius, up to ``max_candidates``; the pairs of the kernel graph are then the
-union of both ends' lists, so the graph stays symmetric. Rows still full at
+union of both ends' lists, so the graph stays symmetric. For the graph, each
+block of nearby training rows shares one such search, around the block's
+centroid and wide enough for every row's ball, and the rows' distances to
+its candidates take one matrix product. Rows still full at
 ``max_candidates`` are truncated, and :func:`skvdae.graph.kernel_matrix`'s
 caller measures the kernel mass that this drops.
 """
@@ -24,7 +27,11 @@ from scipy.spatial import cKDTree
 from sklearn.base import clone
 from sklearn.neighbors import NearestNeighbors
 
-from ._approximate import HNSWNeighbors, approximate_backend_available
+from ._approximate import (
+    HNSWNeighbors,
+    _centred_squared_distances,
+    approximate_backend_available,
+)
 
 #: Up to this many features, the default backend takes the pairs within a
 #: radius from scipy's KD-tree (several times faster than a radius query per
@@ -55,6 +62,11 @@ _FIRST_CANDIDATES = 32
 
 # Training rows whose balls set the first list size for all of them.
 _PROBE_ROWS = 256
+
+# Consecutive training rows (in locality order) that share one candidate
+# search, and the size, in caps, at which their shared list stops.
+_SHARED_ROWS = 64
+_SHARED_FACTOR = 4
 
 # Stands for a squared distance of 0 while sparse operations would drop it.
 _STORED_ZERO = np.finfo(np.float64).tiny
@@ -239,17 +251,22 @@ class NeighborIndex:
             balls[0, row], balls[1, row] = distances[row], columns[row]
         return balls[0], balls[1], truncated
 
-    def _candidate_rows(self, X, radius, first=_FIRST_CANDIDATES):
+    def _candidate_rows(self, X, radius, first=_FIRST_CANDIDATES, cap=None):
         """Balls of ``radius`` from candidate lists that double while full.
 
-        The lists start at ``first`` candidates. Returns ``(lengths, columns,
-        distances, truncated)``: the ``lengths[i]`` points within ``radius``
-        of row ``i``, in the backend's order (by distance), concatenated row
-        after row, and a mask of the rows whose list was still full at the
-        cap. Each round's lists are cut as one array: no Python work per row.
+        The lists start at ``first`` candidates and stop at ``cap`` (default
+        ``max_candidates``); ``radius`` is one for all rows or one per row.
+        Returns ``(lengths, columns, distances, truncated)``: the
+        ``lengths[i]`` points within ``radius`` of row ``i``, in the backend's
+        order (by distance), concatenated row after row, and a mask of the
+        rows whose list was still full at the cap. Each round's lists are cut
+        as one array: no Python work per row.
         """
         n_queries = len(X)
-        cap = max(1, min(int(self.max_candidates), self.n_samples_fit_))
+        if cap is None:
+            cap = self.max_candidates
+        cap = max(1, min(int(cap), self.n_samples_fit_))
+        radius = np.broadcast_to(np.asarray(radius, dtype=np.float64), n_queries)
         k = min(first, cap)
         lengths = np.zeros(n_queries, dtype=np.intp)
         truncated = np.zeros(n_queries, dtype=bool)
@@ -257,13 +274,13 @@ class NeighborIndex:
         pending = np.arange(n_queries)
         while pending.size:
             d, i = self._index.kneighbors(X[pending], n_neighbors=k)
-            full = d[:, -1] <= radius
+            full = d[:, -1] <= radius[pending]
             if k >= cap:
                 truncated[pending[full]] = True
                 full[:] = False
             done = ~full
             d, i = d[done], i[done]
-            inside = d <= radius
+            inside = d <= radius[pending[done], None]
             lengths[pending[done]] = inside.sum(axis=1)
             rounds.append((pending[done], i[inside], d[inside]))
             pending = pending[full]
@@ -282,21 +299,83 @@ class NeighborIndex:
             columns[positions], distances[positions] = found, values
         return lengths, columns, distances, truncated
 
-    def _first_candidates(self, radius):
-        """The first list size for the balls of all training rows.
+    def _first_candidates(self, radius, queries=None, cap=None):
+        """The first list size for the balls of ``queries`` (the training rows).
 
         Each doubling round searches again from scratch, so lists that start
         far below the balls' sizes cost about twice the last round. The balls
-        of about ``_PROBE_ROWS`` evenly spaced rows are measured first; lists then
-        start large enough for 90% of them.
+        of about ``_PROBE_ROWS`` evenly spaced queries are measured first;
+        lists then start large enough for 90% of them.
         """
-        probes = _evenly_spaced(self.data_, _PROBE_ROWS)
-        lengths, *_ = self._candidate_rows(probes, radius)
+        queries = self.data_ if queries is None else queries
+        cap = self.max_candidates if cap is None else cap
+        probes = _evenly_spaced_rows(len(queries), _PROBE_ROWS)
+        radius = np.broadcast_to(np.asarray(radius, dtype=np.float64), len(queries))
+        lengths, *_ = self._candidate_rows(
+            queries[probes], radius[probes], _FIRST_CANDIDATES, cap
+        )
         needed = np.quantile(lengths, 0.9) + 1
         first = _FIRST_CANDIDATES
-        while first < needed and first < self.max_candidates:
+        while first < needed and first < cap:
             first *= 2
         return first
+
+    def _shared_candidate_rows(self, X, radius, first=None):
+        """:meth:`_candidate_rows` of nearby rows, one search per block of them.
+
+        The ball of ``radius`` around each of ``_SHARED_ROWS`` consecutive rows
+        lies inside the ball of ``radius + s`` around their centroid, ``s``
+        the distance from it to the farthest of them: one candidate list
+        (doubling, as in :meth:`_candidate_rows`) serves the whole block, and
+        the rows' distances to it take one matrix product. The training rows
+        come in locality order (:func:`~skvdae.graph.locality_order`), so
+        blocks are compact and this is many times cheaper than a search per
+        row. A block whose shared list fills up at ``_SHARED_FACTOR`` times
+        the cap (spread-out rows) takes a list per row instead. A row whose
+        ball holds ``max_candidates`` points or more keeps the nearest
+        ``max_candidates`` and is marked truncated, as there. Columns come in
+        the shared list's order. ``first``: the shared lists' first size
+        (:meth:`_first_candidates` of the blocks' balls when ``None``).
+        """
+        n_rows = len(X)
+        cap = max(1, min(int(self.max_candidates), self.n_samples_fit_))
+        starts, sizes, centres, reach = _shared_balls(X, radius)
+        if first is None:
+            first = self._first_candidates(reach, centres, _SHARED_FACTOR * cap)
+        shared = self._candidate_rows(centres, reach, first, _SHARED_FACTOR * cap)
+        bounds = np.cumsum(shared[0])
+        limit = radius * radius
+        lengths = np.zeros(n_rows, dtype=np.intp)
+        truncated = np.zeros(n_rows, dtype=bool)
+        columns, distances = [], []
+        for block, (start, size) in enumerate(zip(starts, sizes, strict=True)):
+            stop = start + size
+            if shared[3][block]:
+                found = self._candidate_rows(X[start:stop], radius, cap=cap)
+                lengths[start:stop], truncated[start:stop] = found[0], found[3]
+                columns.append(found[1])
+                distances.append(found[2])
+                continue
+            union = shared[1][bounds[block] - shared[0][block] : bounds[block]]
+            candidates = self.data_[union] - centres[block]
+            squared = _centred_squared_distances(
+                X[start:stop] - centres[block],
+                candidates,
+                np.einsum("ij,ij->i", candidates, candidates),
+            )
+            np.maximum(squared, 0.0, out=squared)
+            inside = squared <= limit
+            counts = np.count_nonzero(inside, axis=1)
+            for row in np.flatnonzero(counts >= cap):
+                nearest = np.argpartition(squared[row], cap - 1)[:cap]
+                inside[row] = False
+                inside[row, nearest] = True
+                truncated[start + row] = True
+            lengths[start:stop] = np.minimum(counts, cap)
+            owner, column = np.nonzero(inside)
+            columns.append(union[column])
+            distances.append(np.sqrt(squared[owner, column]))
+        return lengths, np.concatenate(columns), np.concatenate(distances), truncated
 
     def radius_counts(self, X, radius):
         """How many indexed points lie within ``radius`` of each row of ``X``."""
@@ -496,7 +575,10 @@ class NeighborIndex:
         index_dtype = np.int32 if n_samples < 2**31 else np.int64
         counts, columns, values, truncated = [], [], [], 0
         if not self.radius_search_:
-            first = self._first_candidates(search)
+            _, _, centres, reach = _shared_balls(X, search)
+            cap = _SHARED_FACTOR * max(1, min(int(self.max_candidates), n_samples))
+            first = self._first_candidates(reach, centres, cap)
+            del centres, reach
         for start in range(0, n_samples, _PAIR_CHUNK):
             stop = min(start + _PAIR_CHUNK, n_samples)
             if self.radius_search_:
@@ -507,7 +589,7 @@ class NeighborIndex:
                 found = np.concatenate(found).astype(np.intp, copy=False)
                 distances = np.concatenate(distances).astype(np.float64)
             else:
-                lengths, found, distances, full = self._candidate_rows(
+                lengths, found, distances, full = self._shared_candidate_rows(
                     X[start:stop], search, first
                 )
                 truncated += int(full.sum())
@@ -571,6 +653,19 @@ class NeighborIndex:
             seconds.append(columns[upper].astype(index_dtype))
             squares.append(squared[upper])
         return np.concatenate(firsts), np.concatenate(seconds), np.concatenate(squares)
+
+
+def _shared_balls(X, radius):
+    """Blocks of ``_SHARED_ROWS`` consecutive rows of ``X``: ``(starts, sizes,
+    centres, reach)``, each block's centroid and the radius around it that
+    holds the ball of ``radius`` around every row of the block."""
+    starts = np.arange(0, len(X), _SHARED_ROWS)
+    sizes = np.diff(np.append(starts, len(X)))
+    centres = np.add.reduceat(X, starts, axis=0) / sizes[:, None]
+    offsets = X - np.repeat(centres, sizes, axis=0)
+    spread = np.maximum.reduceat(np.einsum("ij,ij->i", offsets, offsets), starts)
+    # A hair more: the backend's distances carry their own round-off.
+    return starts, sizes, centres, (radius + np.sqrt(spread)) * (1.0 + 1e-9)
 
 
 def _evenly_spaced(X, count):
