@@ -55,9 +55,14 @@ def test_gaussian_kernel_values_radius_and_config():
             GaussianKernel(bad)
 
 
+@pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("n_features", [3, 20])
-def test_radius_pairs_equal_brute_force(n_features):
-    """Both paths (scipy's KD-tree, scikit-learn's index) give every pair once."""
+def test_radius_pairs_equal_brute_force(n_features, shared, monkeypatch):
+    """Every path (scipy's KD-tree, its dual-tree pairs or its ball queries
+    shared by nearby rows; scikit-learn's index) gives every pair once."""
+    from skvdae.graph import _neighbors
+
+    monkeypatch.setattr(_neighbors, "_TREE_SHARED_RATIO", 1e300 if shared else 0.0)
     X = np.random.RandomState(0).uniform(size=(300, n_features))
     radius = np.quantile(
         np.linalg.norm(X[:, None] - X[None], axis=-1)[np.triu_indices(300, 1)], 0.02
@@ -267,13 +272,19 @@ def test_n_neighbors_is_a_deprecated_alias_of_bandwidth_neighbors():
 # --- bounded graphs ------------------------------------------------------------
 
 
+@pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("n_features, bandwidth", [(3, 0.01), (7, 0.08), (20, 0.15)])
-def test_kernel_matrix_does_not_depend_on_the_blocks(n_features, bandwidth):
-    from skvdae.graph import kernel_matrix
+def test_kernel_matrix_does_not_depend_on_the_blocks(
+    n_features, bandwidth, shared, monkeypatch
+):
+    from skvdae.graph import _neighbors, kernel_matrix
 
-    # 3 and 7 features: the KD-tree's blocks, with the tree's own distances
-    # (7: its sums unrolled by 4 plus a remainder); 20: the brute-force pairs,
-    # built whole, the kernel written into their arrays.
+    # 3 and 7 features: the KD-tree's blocks, from its dual-tree pairs with
+    # the tree's own distances (7: its sums unrolled by 4 plus a remainder),
+    # or from one ball query per block of nearby rows, summed over the
+    # features; 20: the brute-force pairs, built whole, the kernel written
+    # into their arrays.
+    monkeypatch.setattr(_neighbors, "_TREE_SHARED_RATIO", 1e300 if shared else 0.0)
     X = np.random.RandomState(7).uniform(size=(700, n_features))
     kernel = GaussianKernel(bandwidth)
     whole = kernel_matrix(NeighborIndex().fit(X), kernel, block_rows=10_000)
@@ -287,6 +298,34 @@ def test_kernel_matrix_does_not_depend_on_the_blocks(n_features, bandwidth):
     assert 0.01 < inside.mean() < 0.9
     dense = np.where(inside, np.exp(-squared / bandwidth), 0.0)
     np.testing.assert_allclose(whole.toarray(), dense, rtol=1e-9, atol=0)
+
+
+def test_the_tree_shares_ball_queries_where_the_lists_stay_short(monkeypatch):
+    """Ball queries shared by blocks of nearby rows are taken where their
+    lists are at most ``_TREE_SHARED_RATIO`` times the balls (large balls
+    along a curve) and the dual-tree pairs otherwise (small balls in a
+    cube); both give the same matrix, rows sorted, to round-off."""
+    from skvdae.graph import _neighbors, kernel_matrix, locality_order
+
+    rng = np.random.RandomState(3)
+    t = rng.uniform(0, 2 * np.pi, 4000)
+    curve = np.c_[np.cos(t), np.sin(t), 0.01 * rng.normal(size=4000)]
+    cube = rng.uniform(size=(4000, 3))
+    cases = [(curve, 0.1, True), (cube, 0.03, False)]
+    for X, radius, expected in cases:
+        X = X[locality_order(X)]
+        index = NeighborIndex().fit(X)
+        assert index._tree_lists_pay(radius) is expected
+        kernel = GaussianKernel(radius**2 / 12.0)
+        monkeypatch.setattr(_neighbors, "_TREE_SHARED_RATIO", 0.0)
+        pairs = kernel_matrix(index, kernel)
+        monkeypatch.setattr(_neighbors, "_TREE_SHARED_RATIO", 1e300)
+        shared = kernel_matrix(index, kernel)
+        monkeypatch.undo()
+        assert np.array_equal(shared.indptr, pairs.indptr)
+        assert np.array_equal(shared.indices, pairs.indices)
+        assert shared.has_sorted_indices and (shared != shared.T).nnz == 0
+        np.testing.assert_allclose(shared.data, pairs.data, rtol=1e-13)
 
 
 def test_kernel_matrix_switches_to_float32_the_same_for_any_blocks(monkeypatch):

@@ -68,6 +68,17 @@ _PROBE_ROWS = 256
 _SHARED_ROWS = 64
 _SHARED_FACTOR = 4
 
+# The KD-tree's pairs come from one sorted ball query per block of this many
+# nearby rows when those lists hold at most _TREE_SHARED_RATIO times the pairs
+# found, judged on about _PROBE_ROWS blocks: the break-even measured on
+# curves and tubes in 2 to 12 dimensions (a listed candidate costs about a
+# sixth of a pair from the dual-tree search, whose pairs must then be sorted
+# into rows, and a pair found a third); their rows' squared distances are
+# computed in pieces of at most _TREE_SHARED_ENTRIES.
+_TREE_SHARED_ROWS = 32
+_TREE_SHARED_RATIO = 3.0
+_TREE_SHARED_ENTRIES = 1 << 20
+
 # Stands for a squared distance of 0 while sparse operations would drop it.
 _STORED_ZERO = np.finfo(np.float64).tiny
 
@@ -420,6 +431,11 @@ class NeighborIndex:
             # Read once by the graph: not kept with the fitted index.
             self._pairs = None
             return
+        if self._tree_lists_pay(radius):
+            for start in range(first, last, block_rows):
+                stop = min(start + block_rows, last)
+                yield start, stop, *self._shared_tree_rows(start, stop, radius)
+            return
         # A hair beyond the radius: the search's own rounding must not drop a
         # pair that the symmetric criterion below keeps.
         search = radius * (1.0 + 1e-9)
@@ -439,6 +455,62 @@ class NeighborIndex:
                 X, start, stop, origin, columns, radius, squared
             )
             yield start, stop, lengths, columns, squared
+
+    def _tree_lists_pay(self, radius):
+        """Whether :meth:`_shared_tree_rows` beats the dual-tree pair search.
+
+        Judged on about ``_PROBE_ROWS`` evenly spaced blocks of the training
+        data (all processes of a data-parallel fit judge alike): their shared
+        lists against the balls around their centroids, counted by the tree.
+        Small balls around spread-out blocks (dense data in three dimensions
+        and more) make the lists many times the pairs found; the dual-tree
+        search is then the cheaper.
+        """
+        size = _TREE_SHARED_ROWS
+        blocks = _evenly_spaced_rows(self.n_samples_fit_ // size, _PROBE_ROWS)
+        if blocks.size == 0:
+            return False
+        rows = (blocks[:, None] * size + np.arange(size)).ravel()
+        _, _, centres, reach = _shared_balls(self.data_[rows], radius, size)
+        tree = self._tree()
+        listed = tree.query_ball_point(centres, reach, return_length=True)
+        found = tree.query_ball_point(centres, radius, return_length=True)
+        return bool(listed.sum() <= _TREE_SHARED_RATIO * found.sum())
+
+    def _shared_tree_rows(self, start, stop, radius):
+        """Rows ``start .. stop - 1`` of :meth:`radius_rows` from one sorted ball
+        query of the KD-tree per block of ``_TREE_SHARED_ROWS`` rows, around
+        the block's centroid and wide enough for each row's ball (see
+        :meth:`_shared_candidate_rows`).
+
+        Each pair's squared distance is summed over the features in their
+        order from its coordinates' differences, the same number for
+        ``(i, j)`` and ``(j, i)``: symmetric to the bit, and so is the
+        criterion that keeps it. Candidates come sorted, so the rows do too,
+        with no sort of the pairs.
+        """
+        X = self.data_
+        rows = X[start:stop]
+        starts, sizes, centres, reach = _shared_balls(rows, radius, _TREE_SHARED_ROWS)
+        lists = self._tree().query_ball_point(centres, reach, return_sorted=True)
+        limit = radius * radius
+        lengths, columns, squares = [], [], []
+        for first, size, found in zip(starts, sizes, lists, strict=True):
+            found = np.asarray(found, dtype=np.intp)
+            candidates = X[found]
+            step = max(1, _TREE_SHARED_ENTRIES // max(1, found.size))
+            for low in range(first, first + size, step):
+                high = min(low + step, first + size)
+                squared = np.zeros((high - low, found.size))
+                for feature in range(X.shape[1]):
+                    difference = rows[low:high, feature, None] - candidates[:, feature]
+                    squared += difference * difference
+                inside = squared <= limit
+                owner, column = np.nonzero(inside)
+                lengths.append(np.count_nonzero(inside, axis=1))
+                columns.append(found[column])
+                squares.append(squared[owner, column])
+        return np.concatenate(lengths), np.concatenate(columns), np.concatenate(squares)
 
     def radius_matrix(self, radius, rows=None):
         """:meth:`radius_rows` as one CSR matrix of squared distances, or ``None``.
@@ -655,11 +727,11 @@ class NeighborIndex:
         return np.concatenate(firsts), np.concatenate(seconds), np.concatenate(squares)
 
 
-def _shared_balls(X, radius):
-    """Blocks of ``_SHARED_ROWS`` consecutive rows of ``X``: ``(starts, sizes,
+def _shared_balls(X, radius, block_rows=_SHARED_ROWS):
+    """Blocks of ``block_rows`` consecutive rows of ``X``: ``(starts, sizes,
     centres, reach)``, each block's centroid and the radius around it that
     holds the ball of ``radius`` around every row of the block."""
-    starts = np.arange(0, len(X), _SHARED_ROWS)
+    starts = np.arange(0, len(X), block_rows)
     sizes = np.diff(np.append(starts, len(X)))
     centres = np.add.reduceat(X, starts, axis=0) / sizes[:, None]
     offsets = X - np.repeat(centres, sizes, axis=0)
