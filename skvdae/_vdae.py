@@ -24,6 +24,7 @@ import torch
 from .graph import NeighborIndex
 from .nn import (
     MLP,
+    Adam,
     CholeskyNetwork,
     Decoder,
     StepSchedule,
@@ -420,7 +421,7 @@ def train_vdae(
     inverse = torch.tensor(target_inverse, dtype=torch.float32, device=device)
     log_det = torch.tensor(target_log_det, dtype=torch.float32, device=device)
     generator = make_generator(seed, device)
-    optimizer = torch.optim.Adam(joint.parameters(), lr=learning_rate)
+    optimizer = Adam(joint.parameters(), lr=learning_rate)
     if communicator is not None:
         communicator.broadcast_parameters([joint])
 

@@ -487,15 +487,24 @@ def test_shifted_laplacian_is_the_sparse_difference():
         np.testing.assert_array_equal(shifted.toarray(), expected.toarray())
 
 
-def test_edge_sampler_draws_edges_by_weight():
-    from skvdae.solvers._spectralnet import EdgeSampler
+@pytest.mark.parametrize("segment", [1, 2, 32])
+def test_edge_sampler_draws_edges_by_weight(segment, monkeypatch):
+    """Segments of one entry (an exact envelope), of two (rows cut into a
+    segment of two and one of one) and whole rows: the same law, W / sum W,
+    with the rows numbered from a shard's first row."""
+    from skvdae.solvers import _spectralnet
 
+    monkeypatch.setattr(_spectralnet, "_SEGMENT", segment)
     W = sparse.csr_matrix(np.array([[1.0, 0.5, 0.0], [0.5, 1.0, 0.1], [0.0, 0.1, 0.2]]))
-    sampler = EdgeSampler(W, "cpu")
+    sampler = _spectralnet.EdgeSampler(W, "cpu", row_start=5)
     rows, cols = sampler.sample(200_000, torch.Generator().manual_seed(0))
+    assert rows.shape == cols.shape == (200_000,)
     counts = np.zeros((3, 3))
-    np.add.at(counts, (rows.numpy(), cols.numpy()), 1)
+    np.add.at(counts, (rows.numpy() - 5, cols.numpy()), 1)
     np.testing.assert_allclose(counts / counts.sum(), W.toarray() / W.sum(), atol=3e-3)
+    # Envelopes: every weight; 2 + (2 + 0.1) + 0.4; 2 + 3 + 0.4.
+    expected = {1: 1.0, 2: W.sum() / 4.5, 32: W.sum() / 5.4}[segment]
+    assert sampler.acceptance == pytest.approx(expected)
 
 
 def test_outliers_leave_the_graph_as_its_plain_submatrix():

@@ -497,19 +497,22 @@ class NeighborIndex:
         lengths, columns, squares = [], [], []
         for first, size, found in zip(starts, sizes, lists, strict=True):
             found = np.asarray(found, dtype=np.intp)
-            candidates = X[found]
+            features = np.ascontiguousarray(X[found].T)
             step = max(1, _TREE_SHARED_ENTRIES // max(1, found.size))
             for low in range(first, first + size, step):
-                high = min(low + step, first + size)
-                squared = np.zeros((high - low, found.size))
+                block = rows[low : min(low + step, first + size)]
+                squared = np.empty((len(block), found.size))
+                difference = np.empty_like(squared)
                 for feature in range(X.shape[1]):
-                    difference = rows[low:high, feature, None] - candidates[:, feature]
-                    squared += difference * difference
+                    np.subtract(block[:, feature, None], features[feature], difference)
+                    if feature == 0:
+                        np.multiply(difference, difference, out=squared)
+                    else:
+                        squared += np.multiply(difference, difference, difference)
                 inside = squared <= limit
-                owner, column = np.nonzero(inside)
                 lengths.append(np.count_nonzero(inside, axis=1))
-                columns.append(found[column])
-                squares.append(squared[owner, column])
+                columns.append(np.broadcast_to(found, inside.shape)[inside])
+                squares.append(squared[inside])
         return np.concatenate(lengths), np.concatenate(columns), np.concatenate(squares)
 
     def radius_matrix(self, radius, rows=None):

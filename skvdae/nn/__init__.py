@@ -14,7 +14,8 @@
 - Training: :func:`fit_minibatches`, shared by SpectralNet, the VDAE and the
   benchmark's baselines, with :class:`ConstantSchedule` and
   :class:`StepSchedule` learning rates, one divergence policy and optional
-  early stopping.
+  early stopping; :class:`Adam`, ``torch.optim.Adam``'s update without its
+  one-time import of the compiler.
 - Seeding without global state: :func:`make_generator`, :func:`seeded_torch`,
   :func:`seed_from`.
 """
@@ -34,6 +35,7 @@ from ._modules import (
     DiffusionNetwork,
     Standardize,
 )
+from ._optim import Adam
 from ._torch_utils import VALID_DEVICES as VALID_DEVICES
 from ._torch_utils import (
     inference_copy,
@@ -53,6 +55,7 @@ from ._training import (
 
 __all__ = [
     "MLP",
+    "Adam",
     "CholeskyNetwork",
     "ConstantSchedule",
     "ConvDecoder",

@@ -171,7 +171,7 @@ def fit_minibatches(
         is the monitored loss. ``None`` reports a degenerate batch.
     max_iter : int
         Steps to attempt.
-    optimizers : sequence of torch.optim.Optimizer
+    optimizers : sequence of torch.optim.Optimizer or Adam
         Their learning rates follow the schedule; their states are part of the
         snapshots.
     modules : sequence of torch.nn.Module, default=()

@@ -23,6 +23,7 @@ import torch
 
 from ..nn import (
     MLP,
+    Adam,
     DiffusionNetwork,
     build_network,
     fit_minibatches,
@@ -46,21 +47,28 @@ from ._rayleigh_ritz import diffusion_coordinates
 _MAX_CHOLESKY_TRIES = 6
 # Candidates drawn per rejection round at most (3 float64 uniforms each).
 _MAX_DRAWS = 2**20
+# Entries of a row per segment of the edge sampler's envelope.
+_SEGMENT = 32
 
 
 class EdgeSampler:
     """Draws edges ``(i, j)`` of the affinity graph with probability ``W_ij / sum W``.
 
     By rejection, on the graph's own CSR arrays (no per-edge copy, so that a
-    graph of 10^8 entries costs nothing more): a row ``i`` with probability
-    proportional to ``n_i m_i`` (its entries times its largest weight, an
-    envelope of its mass), an entry of the row uniformly, kept with
-    probability ``W_ij / m_i``. A pair is then drawn with probability
-    proportional to ``n_i m_i (1 / n_i) (W_ij / m_i) = W_ij``, exactly the
-    wanted law; rounds repeat until the batch is full. Each round draws enough
-    candidates for the missing edges at the envelope's acceptance rate
-    ``sum W / sum n_i m_i`` (with a margin), so a full batch takes one or two
-    rounds however far the envelope is from the weights.
+    graph of 10^8 entries costs little more). Each row's entries are cut into
+    segments of up to ``_SEGMENT`` consecutive entries, ``n_s`` of them with
+    largest weight ``m_s``. A segment is drawn with probability proportional
+    to ``n_s m_s`` (an envelope of its mass), an entry of it uniformly, kept
+    with probability ``W_ij / m_s``: a pair is then drawn with probability
+    proportional to ``n_s m_s (1 / n_s) (W_ij / m_s) = W_ij``, exactly the
+    wanted law; rounds repeat until the batch is full. The samples come in
+    locality order, so a segment's columns are nearby points whose weights
+    differ less than a whole row's: on the noisy loop at 10^5 samples (669
+    entries a row) the envelope's acceptance is 0.30, against 0.087 with one
+    segment per row. Each round draws enough candidates for the missing
+    edges at the acceptance rate ``sum W / sum n_s m_s`` (with a margin), so
+    a full batch takes one or two rounds however far the envelope is from
+    the weights.
 
     ``affinity`` may hold only the rows ``row_start ..`` of a process's shard
     (all columns): the rows drawn are then numbered from ``row_start``, and
@@ -73,16 +81,22 @@ class EdgeSampler:
         self.mass = float(np.sum(affinity.data, dtype=np.float64))
         indptr = affinity.indptr.astype(np.int64)
         lengths = np.diff(indptr)
-        row_max = np.maximum.reduceat(affinity.data, indptr[:-1])
-        cumulative = np.cumsum(lengths * row_max.astype(np.float64))
+        pieces = -(-lengths // _SEGMENT)
+        rows = np.repeat(np.arange(lengths.size), pieces)
+        rank = np.arange(rows.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        starts = indptr[rows] + _SEGMENT * rank
+        sizes = np.minimum(_SEGMENT, indptr[rows + 1] - starts)
+        peaks = np.maximum.reduceat(affinity.data, starts)
+        cumulative = np.cumsum(sizes * peaks.astype(np.float64))
         self.acceptance = self.mass / cumulative[-1]
-        # The row law in float64 keeps rows of weight ~1e-6 of the total reachable.
-        self.row_cdf = torch.as_tensor(cumulative / cumulative[-1], device=device)
-        self.starts = torch.as_tensor(indptr[:-1], device=device)
-        self.lengths = torch.as_tensor(lengths, device=device)
+        # The law in float64 keeps segments of weight ~1e-6 of the total reachable.
+        self.cdf = torch.as_tensor(cumulative / cumulative[-1], device=device)
+        self.rows = torch.as_tensor(rows, device=device)
+        self.starts = torch.as_tensor(starts, device=device)
+        self.sizes = torch.as_tensor(sizes, device=device)
+        self.peaks = torch.as_tensor(peaks, device=device)
         self.columns = torch.as_tensor(affinity.indices, device=device)
         self.weights = torch.as_tensor(affinity.data, device=device)
-        self.row_max = torch.as_tensor(row_max, device=device)
         self.device = device
 
     def sample(self, batch_size, generator):
@@ -94,13 +108,13 @@ class EdgeSampler:
             uniform = torch.rand(
                 (3, draws), generator=generator, device=self.device, dtype=torch.float64
             )
-            row = torch.searchsorted(self.row_cdf, uniform[0])
-            row = row.clamp_(max=self.row_cdf.numel() - 1)
-            offset = (uniform[1] * self.lengths[row]).long()
-            offset = torch.minimum(offset, self.lengths[row] - 1)
-            entry = self.starts[row] + offset
-            keep = uniform[2] * self.row_max[row] < self.weights[entry]
-            rows.append(row[keep])
+            segment = torch.searchsorted(self.cdf, uniform[0])
+            segment = segment.clamp_(max=self.cdf.numel() - 1)
+            size = self.sizes[segment]
+            offset = torch.minimum((uniform[1] * size).long(), size - 1)
+            entry = self.starts[segment] + offset
+            keep = uniform[2] * self.peaks[segment] < self.weights[entry]
+            rows.append(self.rows[segment[keep]])
             columns.append(self.columns[entry[keep]].long())
             found += int(keep.sum())
         rows = torch.cat(rows)[:batch_size] + self.row_start
@@ -231,7 +245,7 @@ def train_spectralnet(
             communicator.average_gradients([network])
 
     generator = make_generator(seed, device)
-    optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
+    optimizer = Adam(network.parameters(), lr=learning_rate)
 
     def step(iteration):
         first, second = sampler.sample(batch_size, generator)
