@@ -383,9 +383,8 @@ class NeighborIndex:
                 inside[row, nearest] = True
                 truncated[start + row] = True
             lengths[start:stop] = np.minimum(counts, cap)
-            owner, column = np.nonzero(inside)
-            columns.append(union[column])
-            distances.append(np.sqrt(squared[owner, column]))
+            columns.append(np.broadcast_to(union, inside.shape)[inside])
+            distances.append(np.sqrt(squared[inside]))
         return lengths, np.concatenate(columns), np.concatenate(distances), truncated
 
     def radius_counts(self, X, radius):
