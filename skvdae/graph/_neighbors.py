@@ -70,13 +70,13 @@ _SHARED_FACTOR = 4
 
 # The KD-tree's pairs come from one sorted ball query per block of this many
 # nearby rows when those lists hold at most _TREE_SHARED_RATIO times the pairs
-# found, judged on about _PROBE_ROWS blocks: the break-even measured on
-# curves and tubes in 2 to 12 dimensions (a listed candidate costs about a
-# sixth of a pair from the dual-tree search, whose pairs must then be sorted
-# into rows, and a pair found a third); their rows' squared distances are
-# computed in pieces of at most _TREE_SHARED_ENTRIES.
+# found, judged on about _PROBE_ROWS blocks: below the break-even, above 7 on
+# curves, surfaces, tubes, clusters and a cube in 2 to 6 dimensions
+# (benchmarks/bench_tree_pairs.py; the dual-tree search's pairs must be sorted
+# into rows); their rows' squared distances are computed in pieces of at most
+# _TREE_SHARED_ENTRIES.
 _TREE_SHARED_ROWS = 32
-_TREE_SHARED_RATIO = 3.0
+_TREE_SHARED_RATIO = 6.0
 _TREE_SHARED_ENTRIES = 1 << 20
 
 # Stands for a squared distance of 0 while sparse operations would drop it.
@@ -474,7 +474,7 @@ class NeighborIndex:
         tree = self._tree()
         listed = tree.query_ball_point(centres, reach, return_length=True)
         found = tree.query_ball_point(centres, radius, return_length=True)
-        return bool(listed.sum() <= _TREE_SHARED_RATIO * found.sum())
+        return bool(listed.sum() <= _TREE_SHARED_RATIO * max(int(found.sum()), 1))
 
     def _shared_tree_rows(self, start, stop, radius):
         """Rows ``start .. stop - 1`` of :meth:`radius_rows` from one sorted ball
