@@ -274,9 +274,7 @@ class NeighborIndex:
         as one array: no Python work per row.
         """
         n_queries = len(X)
-        if cap is None:
-            cap = self.max_candidates
-        cap = max(1, min(int(cap), self.n_samples_fit_))
+        cap = self._list_cap() if cap is None else min(int(cap), self.n_samples_fit_)
         radius = np.broadcast_to(np.asarray(radius, dtype=np.float64), n_queries)
         k = min(first, cap)
         lengths = np.zeros(n_queries, dtype=np.intp)
@@ -309,6 +307,10 @@ class NeighborIndex:
             positions = np.repeat(starts[rows], counts) + offsets
             columns[positions], distances[positions] = found, values
         return lengths, columns, distances, truncated
+
+    def _list_cap(self):
+        """The longest candidate list: ``max_candidates``, at most every sample."""
+        return max(1, min(int(self.max_candidates), self.n_samples_fit_))
 
     def _first_candidates(self, radius, queries=None, cap=None):
         """The first list size for the balls of ``queries`` (the training rows).
@@ -349,7 +351,7 @@ class NeighborIndex:
         (:meth:`_first_candidates` of the blocks' balls when ``None``).
         """
         n_rows = len(X)
-        cap = max(1, min(int(self.max_candidates), self.n_samples_fit_))
+        cap = self._list_cap()
         starts, sizes, centres, reach = _shared_balls(X, radius)
         if first is None:
             first = self._first_candidates(reach, centres, _SHARED_FACTOR * cap)
@@ -650,8 +652,9 @@ class NeighborIndex:
         counts, columns, values, truncated = [], [], [], 0
         if not self.radius_search_:
             _, _, centres, reach = _shared_balls(X, search)
-            cap = _SHARED_FACTOR * max(1, min(int(self.max_candidates), n_samples))
-            first = self._first_candidates(reach, centres, cap)
+            first = self._first_candidates(
+                reach, centres, _SHARED_FACTOR * self._list_cap()
+            )
             del centres, reach
         for start in range(0, n_samples, _PAIR_CHUNK):
             stop = min(start + _PAIR_CHUNK, n_samples)

@@ -249,15 +249,12 @@ class DiffusionNetwork(nn.Module):
     def set_head(self, weight, bias):
         """Replace the head by ``x -> x @ weight + bias`` (numpy arrays)."""
         reference = self.head.weight
-        # The initial weights are overwritten; seeded, so that the global RNG
-        # stays untouched (torch's skip_init would import sympy, 0.26 s).
+        # The initial weights are overwritten. Built on the CPU under a seed,
+        # so that no global RNG moves (torch's skip_init would import sympy,
+        # 0.26 s), then moved.
         with seeded_torch(0):
-            head = nn.Linear(
-                weight.shape[0],
-                weight.shape[1],
-                device=reference.device,
-                dtype=reference.dtype,
-            )
+            head = nn.Linear(weight.shape[0], weight.shape[1], dtype=reference.dtype)
+        head = head.to(reference.device)
         with torch.no_grad():
             head.weight.copy_(torch.as_tensor(weight.T, dtype=reference.dtype))
             head.bias.copy_(torch.as_tensor(bias, dtype=reference.dtype))
