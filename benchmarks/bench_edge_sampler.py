@@ -6,7 +6,9 @@ baseline is the earlier envelope, the largest weight of each whole row. Both
 sample batches of 2048 edges (SpectralNet's default) from the kernel graph of
 the noisy loop at 1e5 points, in locality order as the estimator builds it, in
 the same process; the acceptance rates and the time per batch are printed,
-with the ratio to the baseline.
+with the ratio to the baseline. Then the segment lookup of one round of
+draws: the guide table against a binary search of the cdf (the baseline),
+which must find the same segments.
 
 Usage::
 
@@ -30,6 +32,14 @@ def time_per_batch(sampler, n_batches):
     for _ in range(n_batches):
         sampler.sample(BATCH_SIZE, generator)
     return (time.perf_counter() - start) / n_batches
+
+
+def time_lookup(lookup, repeats=200):
+    lookup()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        lookup()
+    return (time.perf_counter() - start) / repeats
 
 
 def main():
@@ -61,6 +71,19 @@ def main():
     print(
         f"segments:    {1e3 * current:7.2f} ms per batch "
         f"({current / baseline:.2f}x the baseline)"
+    )
+    draws = int(1.25 * BATCH_SIZE / segments.acceptance) + 16
+    uniform = torch.rand(draws, generator=torch.Generator().manual_seed(2))
+    uniform = uniform.double()
+    search = time_lookup(lambda: torch.searchsorted(segments.cdf, uniform))
+    guide = time_lookup(lambda: segments.segments(uniform))
+    same = torch.equal(
+        segments.segments(uniform), torch.searchsorted(segments.cdf, uniform)
+    )
+    print(
+        f"segment lookup of a round's {draws} draws among {segments.cdf.numel()} "
+        f"segments: binary search {1e3 * search:.3f} ms, guide table "
+        f"{1e3 * guide:.3f} ms ({guide / search:.2f}x); same segments: {same}"
     )
     drawn, columns = segments.sample(200_000, torch.Generator().manual_seed(1))
     weights = np.asarray(affinity[drawn.numpy().copy(), columns.numpy().copy()])

@@ -507,6 +507,29 @@ def test_edge_sampler_draws_edges_by_weight(segment, monkeypatch):
     assert sampler.acceptance == pytest.approx(expected)
 
 
+def test_edge_sampler_guide_table_finds_the_binary_searchs_segments(monkeypatch):
+    """The guide table against torch.searchsorted on a skewed law (segments
+    of one entry): segments of zero weight (flat cdf), bins crowded with
+    light segments (the binary search's fallback), heavy segments spanning
+    many bins, and the draws 0 and 1 - 2**-53 at the ends."""
+    from skvdae.solvers import _spectralnet
+
+    monkeypatch.setattr(_spectralnet, "_SEGMENT", 1)
+    rng = np.random.RandomState(4)
+    dense = rng.uniform(size=(60, 60)) ** 12 * (rng.uniform(size=(60, 60)) < 0.5)
+    dense[7] = 0.0
+    dense[:, 3] = 50.0
+    sampler = _spectralnet.EdgeSampler(sparse.csr_matrix(dense), "cpu")
+    uniform = torch.rand(100_000, generator=torch.Generator().manual_seed(0))
+    uniform = torch.cat(
+        [uniform.double(), torch.tensor([0.0, 1.0 - 2.0**-53], dtype=torch.float64)]
+    )
+    expected = torch.searchsorted(sampler.cdf, uniform)
+    crowded = sampler.guide[1:] - sampler.guide[:-1]
+    assert int(crowded.max()) > _spectralnet._GUIDE_STEPS
+    assert torch.equal(sampler.segments(uniform), expected)
+
+
 def test_outliers_leave_the_graph_as_its_plain_submatrix():
     from skvdae.graph._graph import _inlier_submatrix
 
@@ -577,6 +600,42 @@ def test_diffusion_pencil_is_the_dense_formula_for_any_blocks(max_entries, monke
         energy, F.T @ (np.diag(degrees) - dense) @ F, rtol=1e-10, atol=1e-10
     )
     np.testing.assert_allclose(moment, degrees @ F, rtol=1e-12)
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("value_dtype", [np.float32, np.float64])
+def test_sparse_matmul_is_the_float64_product_for_any_blocks(
+    index_dtype, value_dtype, monkeypatch
+):
+    """torch's threaded product against scipy's on the float64 values, with
+    blocks of 7 entries (rows longer than a block, empty rows), vectors,
+    strided arrays and tensors; and clear errors for what it cannot take."""
+    from skvdae.nn import _torch_utils, sparse_matmul
+
+    rng = np.random.RandomState(3)
+    dense = rng.uniform(size=(30, 25)) * (rng.uniform(size=(30, 25)) < 0.3)
+    dense[4] = 0.0
+    dense[9] = rng.uniform(size=25)
+    matrix = sparse.csr_matrix(dense.astype(value_dtype))
+    matrix.indices = matrix.indices.astype(index_dtype)
+    matrix.indptr = matrix.indptr.astype(index_dtype)
+    exact = dense.astype(value_dtype).astype(np.float64)
+    F = rng.normal(size=(50, 6))[::2]  # strided
+    monkeypatch.setattr(_torch_utils, "_PRODUCT_ENTRIES", 7)
+    product = sparse_matmul(matrix, F)
+    assert isinstance(product, np.ndarray) and product.dtype == np.float64
+    np.testing.assert_allclose(product, exact @ F, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(
+        sparse_matmul(matrix, F[:, 0]), exact @ F[:, 0], rtol=1e-13, atol=1e-14
+    )
+    from_tensor = sparse_matmul(matrix.tocoo(), torch.as_tensor(F))
+    assert isinstance(from_tensor, torch.Tensor)
+    np.testing.assert_array_equal(from_tensor.numpy(), product)
+    assert sparse_matmul(matrix[:0], F).shape == (0, 6)
+    with pytest.raises(ValueError, match="shape"):
+        sparse_matmul(matrix, F[:-1])
+    with pytest.raises(TypeError, match="float64"):
+        sparse_matmul(matrix, torch.as_tensor(F, dtype=torch.float32))
 
 
 def test_dense_graphs_take_plain_lanczos_with_the_same_spectrum():

@@ -18,6 +18,8 @@
   one-time import of the compiler.
 - Seeding without global state: :func:`make_generator`, :func:`seeded_torch`,
   :func:`seed_from`.
+- :func:`sparse_matmul`: a scipy sparse matrix times a dense array in
+  float64 on torch's threads, where scipy's product has one.
 """
 
 from ._activations import ACTIVATIONS as ACTIVATIONS
@@ -44,6 +46,7 @@ from ._torch_utils import (
     resolve_device,
     seed_from,
     seeded_torch,
+    sparse_matmul,
 )
 from ._training import (
     ConstantSchedule,
@@ -74,4 +77,5 @@ __all__ = [
     "resolve_device",
     "seed_from",
     "seeded_torch",
+    "sparse_matmul",
 ]

@@ -11,10 +11,12 @@ is applied.
 """
 
 import numpy as np
+import torch
 from scipy import linalg
 from sklearn.neighbors import NearestNeighbors
 
 from ..graph import MIN_CLUSTER_SIZE, row_blocks, row_sums, row_view
+from ..nn import sparse_matmul
 
 # Rows, and graph entries, per block of the pencil's sums.
 _ROW_BLOCK = 16384
@@ -43,9 +45,13 @@ def diffusion_pencil(features, graph):
         ``H^T d``, needed to project out the constant.
     """
     n_features = features.shape[1]
-    gram = np.zeros((n_features, n_features))
-    energy = np.zeros((n_features, n_features))
-    moment = np.zeros(n_features)
+    # In torch, products and sums alike: numpy's BLAS threads, left spinning
+    # after each of its calls, would halve the speed of torch's sparse ones.
+    features = torch.as_tensor(np.ascontiguousarray(features, dtype=np.float64))
+    degrees = torch.as_tensor(graph.degrees)
+    gram = torch.zeros((n_features, n_features), dtype=torch.float64)
+    energy = torch.zeros((n_features, n_features), dtype=torch.float64)
+    moment = torch.zeros(n_features, dtype=torch.float64)
     affinity = graph.affinity
     # The Laplacian is applied as r_i f_i - sum_j W_ij f_j with r the row
     # sums of W accumulated in float64: the two terms then cancel to
@@ -54,12 +60,14 @@ def diffusion_pencil(features, graph):
     offset = graph.row_start
     for start, stop in row_blocks(affinity.indptr, _ROW_BLOCK, _ENTRY_BLOCK):
         block = features[offset + start : offset + stop]
-        weighted = block * graph.degrees[offset + start : offset + stop, None]
+        weighted = block * degrees[offset + start : offset + stop, None]
         gram += block.T @ weighted
-        moment += weighted.sum(axis=0)
+        moment += weighted.sum(dim=0)
         rows = row_view(affinity, start, stop)
-        laplacian = block * row_sums(rows)[:, None] - rows @ features
+        sums = torch.as_tensor(row_sums(rows))
+        laplacian = block * sums[:, None] - sparse_matmul(rows, features)
         energy += block.T @ laplacian
+    gram, energy, moment = gram.numpy(), energy.numpy(), moment.numpy()
     if graph.communicator is not None:
         gram, energy, moment = (
             graph.communicator.allreduce(part) for part in (gram, energy, moment)
