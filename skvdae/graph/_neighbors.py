@@ -495,6 +495,11 @@ class NeighborIndex:
         starts, sizes, centres, reach = _shared_balls(rows, radius, _TREE_SHARED_ROWS)
         lists = self._tree().query_ball_point(centres, reach, return_sorted=True)
         limit = radius * radius
+        longest = max(map(len, lists), default=0)
+        # One pair of buffers for all blocks: fresh arrays of a few hundred
+        # KiB each time are fresh pages to fault in, a third of the time.
+        capacity = min(_TREE_SHARED_ROWS * longest, max(_TREE_SHARED_ENTRIES, longest))
+        buffers = np.empty((2, capacity))
         lengths, columns, squares = [], [], []
         for first, size, found in zip(starts, sizes, lists, strict=True):
             found = np.asarray(found, dtype=np.intp)
@@ -502,8 +507,9 @@ class NeighborIndex:
             step = max(1, _TREE_SHARED_ENTRIES // max(1, found.size))
             for low in range(first, first + size, step):
                 block = rows[low : min(low + step, first + size)]
-                squared = np.empty((len(block), found.size))
-                difference = np.empty_like(squared)
+                shape = (len(block), found.size)
+                squared = buffers[0, : shape[0] * shape[1]].reshape(shape)
+                difference = buffers[1, : squared.size].reshape(shape)
                 for feature in range(X.shape[1]):
                     np.subtract(block[:, feature, None], features[feature], difference)
                     if feature == 0:
