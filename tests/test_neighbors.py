@@ -197,6 +197,43 @@ def test_kneighbors_only_backend_gives_the_radius_graph(X):
     )
 
 
+class MissesItself(KOnly):
+    """Candidate lists that never hold the query point itself, as an
+    approximate search may return them."""
+
+    def fit(self, X):
+        self.data = X
+        return super().fit(X)
+
+    def kneighbors(self, X=None, n_neighbors=5, return_distance=True):
+        n_neighbors = min(n_neighbors, len(self.data) - 1)
+        distances, indices = self.index.kneighbors(X, n_neighbors + 1)
+        itself = np.all(self.data[indices] == X[:, None, :], axis=2)
+        # Each row drops itself if found, else its farthest candidate.
+        itself[~itself.any(axis=1), -1] = True
+        keep = ~itself
+        shape = (len(X), n_neighbors)
+        return distances[keep].reshape(shape), indices[keep].reshape(shape)
+
+
+def test_lists_without_the_point_itself_still_give_the_diagonal(X):
+    """The graph of sorted candidate lists against the exact radius graph,
+    from a search that never returns the query point: the diagonal (the
+    kernel's self-loops) is added, with a squared distance of exactly 0."""
+    Y = _lifted(X)
+    kernel = GaussianKernel(0.01)
+    exact = kernel_matrix(NeighborIndex().fit(Y), kernel)
+    index = NeighborIndex(MissesItself()).fit(Y)
+    squared = index.radius_matrix(kernel.radius)
+    assert squared.has_sorted_indices
+    assert np.array_equal(squared.indptr, exact.indptr)
+    assert np.array_equal(squared.indices, exact.indices)
+    assert np.all(squared.diagonal() == 0.0)
+    np.testing.assert_allclose(
+        kernel.value(squared.data), exact.data, rtol=1e-12, atol=1e-15
+    )
+
+
 def test_balls_from_candidate_lists_equal_radius_queries():
     """Rows finishing in different doubling rounds land in their own place,
     each ball sorted by distance; at the cap, the nearest ``cap`` points."""
@@ -252,7 +289,8 @@ def test_shared_searches_of_nearby_rows_give_each_rows_ball(monkeypatch):
         # (1.5e-8 from a point to itself).
         order = np.argsort(values, kind="stable")
         truth = balls[1][row][:cap]
-        assert np.array_equal(np.sort(found), np.sort(truth))
+        assert np.all(np.diff(found) > 0)  # sorted columns
+        assert np.array_equal(found, np.sort(truth))
         np.testing.assert_allclose(
             values[order], balls[0][row][:cap], rtol=1e-9, atol=3e-8
         )

@@ -23,6 +23,7 @@ from ._bandwidth import (
     isolated_share,
 )
 from ._kernel import GaussianKernel
+from ._rows import GrowingRows
 
 # Entries per block of the in-place scaling: temporaries that stay in cache
 # (blocks of 65536 rows were 10x slower on a complete 5000-sample graph).
@@ -170,39 +171,15 @@ def kernel_matrix(nn_index, kernel, block_rows=4096, rows=None):
             pairs.data = pairs.data.astype(np.float32)
         return pairs
     first, last = (0, n_samples) if rows is None else rows
-    # The arrays grow in place (realloc moves pages, it does not copy them)
-    # to about the size that the rows so far project: no counting pass, no
-    # second copy of the matrix.
-    indices = np.empty(0, dtype=np.int32)
-    data = np.empty(0, dtype=np.float64)
-    indptr = np.zeros(last - first + 1, dtype=np.int64)
-    filled = 0
+    matrix = GrowingRows(
+        last - first, n_samples, first, float32_beyond=_FLOAT64_MAX_ENTRIES
+    )
     for start, stop, lengths, columns, squared in nn_index.radius_rows(
         kernel.radius, block_rows, rows=rows
     ):
-        end = filled + columns.size
-        if end > _FLOAT64_MAX_ENTRIES and data.dtype == np.float64:
-            data = data[:filled].astype(np.float32)
-            data.resize(indices.size, refcheck=False)
-        if end >= np.iinfo(indices.dtype).max:
-            indices = indices[:filled].astype(np.int64)
-            indices.resize(data.size, refcheck=False)
-        if end > indices.size:
-            projected = int(1.05 * end * (last - first) / (stop - first))
-            capacity = max(end, projected, int(1.5 * indices.size))
-            indices.resize(capacity, refcheck=False)
-            data.resize(capacity, refcheck=False)
-        indices[filled:end] = columns
         # The kernel in float64, then stored (rounded once where float32).
-        data[filled:end] = kernel.value(squared, out=squared)
-        indptr[start - first + 1 : stop - first + 1] = filled + np.cumsum(lengths)
-        filled = end
-    indices.resize(filled, refcheck=False)
-    data.resize(filled, refcheck=False)
-    matrix = sparse.csr_matrix((last - first, n_samples), dtype=data.dtype)
-    matrix.indptr = indptr.astype(indices.dtype)
-    matrix.indices, matrix.data = indices, data
-    return matrix
+        matrix.append(start, stop, lengths, columns, kernel.value(squared, out=squared))
+    return matrix.tocsr()
 
 
 def row_sums(matrix):

@@ -32,6 +32,7 @@ from ._approximate import (
     _centred_squared_distances,
     approximate_backend_available,
 )
+from ._rows import GrowingRows
 
 #: Up to this many features, the default backend takes the pairs within a
 #: radius from scipy's KD-tree (several times faster than a radius query per
@@ -346,9 +347,10 @@ class NeighborIndex:
         row. A block whose shared list fills up at ``_SHARED_FACTOR`` times
         the cap (spread-out rows) takes a list per row instead. A row whose
         ball holds ``max_candidates`` points or more keeps the nearest
-        ``max_candidates`` and is marked truncated, as there. Columns come in
-        the shared list's order. ``first``: the shared lists' first size
-        (:meth:`_first_candidates` of the blocks' balls when ``None``).
+        ``max_candidates`` and is marked truncated, as there. Each row's
+        columns come sorted (so that the graph's rows need no sorting).
+        ``first``: the shared lists' first size (:meth:`_first_candidates` of
+        the blocks' balls when ``None``).
         """
         n_rows = len(X)
         cap = self._list_cap()
@@ -366,10 +368,11 @@ class NeighborIndex:
             if shared[3][block]:
                 found = self._candidate_rows(X[start:stop], radius, cap=cap)
                 lengths[start:stop], truncated[start:stop] = found[0], found[3]
-                columns.append(found[1])
-                distances.append(found[2])
+                order = np.lexsort((found[1], np.repeat(np.arange(size), found[0])))
+                columns.append(found[1][order])
+                distances.append(found[2][order])
                 continue
-            union = shared[1][bounds[block] - shared[0][block] : bounds[block]]
+            union = np.sort(shared[1][bounds[block] - shared[0][block] : bounds[block]])
             candidates = self.data_[union] - centres[block]
             squared = _centred_squared_distances(
                 X[start:stop] - centres[block],
@@ -654,8 +657,8 @@ class NeighborIndex:
         X = self.data_
         n_samples = X.shape[0]
         search = radius * (1.0 + 1e-9)
-        index_dtype = np.int32 if n_samples < 2**31 else np.int64
-        counts, columns, values, truncated = [], [], [], 0
+        # Each row's list as it comes, in arrays that grow in place.
+        lists, truncated = GrowingRows(n_samples, n_samples), 0
         if not self.radius_search_:
             _, _, centres, reach = _shared_balls(X, search)
             first = self._first_candidates(
@@ -676,34 +679,32 @@ class NeighborIndex:
                     X[start:stop], search, first
                 )
                 truncated += int(full.sum())
-            # Each row without itself. Duplicates (distance 0) must stay
-            # stored entries through the sparse maximum below, which drops
-            # zeros.
+            # Squared distances of 0 (duplicates; each row's own entry, set to
+            # 0 exactly) must stay stored entries through the sparse maximum
+            # below, which drops zeros.
             origin = np.repeat(np.arange(start, stop), lengths)
-            keep = found != origin
-            counts.append(np.bincount(origin[keep] - start, minlength=stop - start))
-            columns.append(found[keep].astype(index_dtype))
-            values.append(np.maximum(np.square(distances[keep]), _STORED_ZERO))
-            del origin, keep, found, distances
-        counts = np.concatenate(counts)
-        indptr = np.zeros(
-            n_samples + 1, dtype=np.int32 if counts.sum() < 2**31 else np.int64
-        )
-        np.cumsum(counts, out=indptr[1:])
-        one_sided = sparse.csr_matrix(
-            (np.concatenate(values), np.concatenate(columns), indptr),
-            shape=(n_samples, n_samples),
-        )
-        del counts, columns, values
-        # Transposing sorts each row's indices (a counting sort, much faster
-        # than sorting the rows): twice gives the lists sorted, once their
-        # mirror, and the maximum merges the two sorted matrices.
+            own = found == origin
+            squared = np.square(distances, out=distances)
+            np.maximum(squared, _STORED_ZERO, out=squared)
+            squared[own] = _STORED_ZERO
+            found, squared, lengths = _with_own_entries(
+                found, squared, lengths, origin, own, start
+            )
+            del origin, own
+            lists.append(start, stop, lengths, found, squared)
+            del found, distances, squared
+        one_sided = lists.tocsr()
+        del lists
+        # The maximum merges two matrices of sorted rows. Transposing sorts
+        # each row (a counting sort, much faster than sorting the rows): the
+        # mirror comes sorted, and the lists too if their search did not sort
+        # them (radius queries), by a second transpose.
         transposed = one_sided.T.tocsr()
-        del one_sided
-        one_sided = transposed.T.tocsr()
+        if not one_sided.has_sorted_indices:
+            del one_sided
+            one_sided = transposed.T.tocsr()
         pairs = one_sided.maximum(transposed)
         del one_sided, transposed
-        pairs = (pairs + _STORED_ZERO * sparse.eye(n_samples, format="csr")).tocsr()
         pairs.sort_indices()
         keep = pairs.data <= radius * radius
         if not keep.all():
@@ -736,6 +737,31 @@ class NeighborIndex:
             seconds.append(columns[upper].astype(index_dtype))
             squares.append(squared[upper])
         return np.concatenate(firsts), np.concatenate(seconds), np.concatenate(squares)
+
+
+def _with_own_entries(columns, squared, lengths, origin, own, start):
+    """Rows ``start ..`` of the lists with each row's own entry (squared
+    distance ``_STORED_ZERO``) put in where its search missed the point
+    itself, as an approximate one may: the kernel needs the diagonal. The
+    entry goes before the row's first larger column, so sorted rows stay
+    sorted."""
+    n_rows = lengths.size
+    has_own = np.zeros(n_rows, dtype=bool)
+    has_own[origin[own] - start] = True
+    missing = np.flatnonzero(~has_own)
+    if missing.size == 0:
+        return columns, squared, lengths
+    ends = np.cumsum(lengths)
+    before = np.concatenate([[0], np.cumsum(columns < origin)])
+    position = ends[missing] - lengths[missing]
+    position += before[ends[missing]] - before[position]
+    lengths = lengths.copy()
+    lengths[missing] += 1
+    return (
+        np.insert(columns, position, start + missing),
+        np.insert(squared, position, _STORED_ZERO),
+        lengths,
+    )
 
 
 def _shared_balls(X, radius, block_rows=_SHARED_ROWS):
