@@ -78,7 +78,7 @@ def main():
     search = time_lookup(lambda: torch.searchsorted(segments.cdf, uniform))
     guide = time_lookup(lambda: segments.segments(uniform))
     same = torch.equal(
-        segments.segments(uniform), torch.searchsorted(segments.cdf, uniform)
+        segments.segments(uniform).long(), torch.searchsorted(segments.cdf, uniform)
     )
     print(
         f"segment lookup of a round's {draws} draws among {segments.cdf.numel()} "
