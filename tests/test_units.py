@@ -638,6 +638,29 @@ def test_sparse_matmul_is_the_float64_product_for_any_blocks(
         sparse_matmul(matrix, torch.as_tensor(F, dtype=torch.float32))
 
 
+@pytest.mark.parametrize("float32_beyond", [None, 0, 40])
+def test_growing_rows_are_the_joined_blocks(float32_beyond):
+    """Rows 5 .. 64 of a matrix appended in uneven blocks (one of no rows,
+    empty rows among them): the same CSR arrays as the matrix's own, values
+    rounded once to float32 from the given size on."""
+    from skvdae.graph._rows import GrowingRows
+
+    rng = np.random.RandomState(6)
+    dense = rng.uniform(size=(60, 30)) * (rng.uniform(size=(60, 30)) < 0.3)
+    dense[[3, 17, 18]] = 0.0
+    expected = sparse.csr_matrix(dense)
+    rows = GrowingRows(60, 30, first_row=5, float32_beyond=float32_beyond)
+    for start, stop in [(5, 6), (6, 6), (6, 31), (31, 45), (45, 65)]:
+        block = expected[start - 5 : stop - 5]
+        rows.append(start, stop, np.diff(block.indptr), block.indices, block.data)
+    matrix = rows.tocsr()
+    assert np.array_equal(matrix.indptr, expected.indptr)
+    assert np.array_equal(matrix.indices, expected.indices)
+    dtype = np.float64 if float32_beyond is None else np.float32
+    assert matrix.data.dtype == dtype
+    assert np.array_equal(matrix.data, expected.data.astype(dtype))
+
+
 def test_dense_graphs_take_plain_lanczos_with_the_same_spectrum():
     from skvdae.solvers._eigen import _component_eigenvectors
 

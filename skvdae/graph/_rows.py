@@ -63,11 +63,11 @@ class GrowingRows:
         self.filled = end
 
     def _cast(self, name, dtype):
-        array = getattr(self, name)
-        if array.dtype != dtype:
-            cast = array[: self.filled].astype(dtype)
-            cast.resize(array.size, refcheck=False)
-            setattr(self, name, cast)
+        if getattr(self, name).dtype != dtype:
+            size = getattr(self, name).size
+            # The old array goes before the new one grows: one copy at a time.
+            setattr(self, name, getattr(self, name)[: self.filled].astype(dtype))
+            getattr(self, name).resize(size, refcheck=False)
 
     def tocsr(self):
         """The matrix, on the arrays themselves (cut to their entries)."""
