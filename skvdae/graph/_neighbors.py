@@ -382,11 +382,13 @@ class NeighborIndex:
             np.maximum(squared, 0.0, out=squared)
             inside = squared <= limit
             counts = np.count_nonzero(inside, axis=1)
-            for row in np.flatnonzero(counts >= cap):
-                nearest = np.argpartition(squared[row], cap - 1)[:cap]
-                inside[row] = False
-                inside[row, nearest] = True
-                truncated[start + row] = True
+            full = np.flatnonzero(counts >= cap)
+            if full.size:
+                # The nearest cap points of each full row, all rows at once.
+                nearest = np.argpartition(squared[full], cap - 1, axis=1)[:, :cap]
+                inside[full] = False
+                inside[full[:, None], nearest] = True
+                truncated[start + full] = True
             lengths[start:stop] = np.minimum(counts, cap)
             columns.append(np.broadcast_to(union, inside.shape)[inside])
             distances.append(np.sqrt(squared[inside]))
