@@ -10,9 +10,9 @@ class GrowingRows:
     The index and value arrays grow in place (realloc moves pages, it does not
     copy them) to about the size that the rows so far project: no counting
     pass, no list of blocks to join into a second copy of the matrix. Indices
-    are 32-bit until they pass ``2**31``; values are stored in ``dtype`` and
-    switch to float32 once the matrix passes ``float32_beyond`` entries (if
-    given), the entries so far rounded once.
+    are 32-bit until they pass ``2**31``; values are float64 and switch to
+    float32 once the matrix passes ``float32_beyond`` entries (if given), the
+    entries so far rounded once.
 
     Parameters
     ----------
