@@ -222,7 +222,8 @@ class DiffusionMapEmbedder(
         components of fewer than 5 samples. They are embedded like new points.
     n_iter_ : int
         SpectralNet steps taken, or for ``'exact'`` the number of linear solves
-        of the shift-invert eigensolver (1 for a dense eigendecomposition).
+        of the shift-invert eigensolver plus products of plain Lanczos (1 for
+        a dense eigendecomposition).
     embedding_map_ : skvdae.solvers.EmbeddingMap
         The out-of-sample map ``x -> Psi_t(x)`` that ``transform`` applies: a
         Nystrom extension for ``'exact'``, the network for ``'spectralnet'``.

@@ -678,6 +678,71 @@ def test_dense_graphs_take_plain_lanczos_with_the_same_spectrum():
     np.testing.assert_allclose(symmetric @ vectors, vectors * values, atol=1e-8)
 
 
+def _radius_kernel(X, radius):
+    """``D^-1/2 W D^-1/2`` of the Gaussian kernel truncated at ``radius``."""
+    W = NearestNeighbors(radius=radius).fit(X).radius_neighbors_graph(mode="distance")
+    W.data = np.exp(-((W.data / radius) ** 2) * 4.0)
+    W = (W + sparse.identity(X.shape[0], format="csr")).tocsr()
+    d = np.asarray(W.sum(axis=1)).ravel()
+    scale = sparse.diags(1.0 / np.sqrt(d))
+    return (scale @ W @ scale).tocsr()
+
+
+def test_lu_flops_are_the_outer_products_of_the_elimination():
+    from skvdae.solvers._eigen import _lu_flops
+
+    # A path eliminates from its ends without fill: one product per pivot but
+    # the last (plus the n divisions counted for the diagonal).
+    n = 50
+    path = sparse.diags([0.3, 0.0, 0.3], [-1, 0, 1], shape=(n, n), format="csr")
+    path = path + sparse.identity(n) * 0.1
+    assert _lu_flops(path.tocsr()) == (n - 1) + n
+    # A complete graph fills nothing but is dense: pivot j updates (k-1-j)^2.
+    k = 40
+    complete = sparse.csr_matrix(np.full((k, k), 0.5 / k))
+    assert _lu_flops(complete) == sum(j * j for j in range(k)) + k
+
+
+def test_factorisation_cost_is_small_on_a_curve_and_large_on_a_blob():
+    from skvdae.solvers import _eigen
+
+    rng = np.random.RandomState(0)
+    t = rng.uniform(0.0, 2.0 * np.pi, 6000)
+    curve = np.c_[np.cos(t), np.sin(2 * t), np.sin(3 * t)]
+    blob = rng.normal(size=(6000, 8))
+    cost_curve = _eigen.factorisation_cost(_radius_kernel(curve, 0.05))
+    cost_blob = _eigen.factorisation_cost(_radius_kernel(blob, 2.2))
+    assert cost_curve < _eigen._MIN_LANCZOS_PRODUCTS  # factorised at once
+    # The blob's LU fills in: plain Lanczos is tried first.
+    assert cost_blob > 10 * _eigen._MIN_LANCZOS_PRODUCTS
+
+
+@pytest.mark.parametrize("budget", [0.0, 250.0, np.inf])
+def test_every_eigensolver_path_gives_the_dense_eigenpairs(monkeypatch, budget):
+    from skvdae.solvers import _eigen
+
+    rng = np.random.RandomState(3)
+    t = rng.uniform(0.0, 2.0 * np.pi, 1500)
+    symmetric = _radius_kernel(np.c_[np.cos(t), np.sin(t)], 0.1)
+    # 0: shift-invert at once; 250: plain Lanczos runs out of products and
+    # shift-invert takes over; inf: plain Lanczos to convergence.
+    monkeypatch.setattr(_eigen, "factorisation_cost", lambda matrix: budget)
+    monkeypatch.setattr(_eigen, "_MIN_LANCZOS_PRODUCTS", 100)
+    vectors, values, count = _eigen._component_eigenvectors(
+        symmetric, 5, np.random.RandomState(0)
+    )
+    exact = linalg.eigh(symmetric.toarray(), eigvals_only=True)[::-1][:5]
+    np.testing.assert_allclose(np.sort(values)[::-1], exact, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(symmetric @ vectors, vectors * values, atol=1e-8)
+    _, solves = _eigen._shift_invert_lanczos(symmetric, 5, np.zeros(1500) + 1.0)
+    if budget == 0.0:
+        assert count < 100  # solves only
+    elif budget == 250.0:
+        assert 250 < count < 250 + 3 * solves  # the spent products, then solves
+    else:
+        assert count > 250  # products to convergence
+
+
 def test_dense_graphs_get_a_dense_operator_with_the_same_eigenpairs(monkeypatch):
     from skvdae.solvers import _eigen
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 from scipy import linalg, sparse
+from scipy.sparse.csgraph import breadth_first_order
 from scipy.sparse.linalg import LinearOperator, eigsh, splu
 
 from ..graph import scale_symmetric
@@ -25,6 +26,25 @@ _DENSE_OPERATOR_BYTES = 2**29
 # spectrum lies in [0, 2] and the wanted eigenvalues near 0, some within 1e-6 of
 # it for large n; the shift keeps L - sigma I non-singular at eigenvalue 0.
 _SHIFT = -1e-8
+
+# The choice between shift-invert (a sparse LU, then few solves) and plain
+# Lanczos (products with A only) compares their costs in units of one product
+# with A. The LU's flops on the whole graph are extrapolated from those of two
+# graph balls (breadth-first patches) of _PATCH and 4 * _PATCH samples, at
+# least twice the mean row length each: about linear growth on curves, faster
+# on surfaces, near cubic where the graph is locally dense in many dimensions
+# (a 3-D ball of 2e4 points: 67 s of LU against 3.6 s of plain Lanczos; 20-D
+# clusters of 4e4 points: an LU that does not finish).
+_PATCH = 256
+# One LU flop in products' entries (measured 0.17-0.9 ns a flop, against
+# 0.66-1.0 ns an entry of a product): low, which favours the factorisation.
+_LU_FLOP_COST = 0.25
+# Plain Lanczos rarely converges in fewer products than this; a cheaper LU is
+# taken at once.
+_MIN_LANCZOS_PRODUCTS = 200
+# An LU that costs more than this many products even at linear growth from
+# the first patch is not tried: plain Lanczos runs to convergence.
+_MAX_LANCZOS_PRODUCTS = 10_000
 
 
 def symmetric_kernel_operator(affinity, degrees):
@@ -75,9 +95,11 @@ def top_eigenvectors(graph, n_eigenvectors, random_state):
     eigenvalues : ndarray of shape (n_eigenvectors,)
         Their eigenvalues, decreasing.
     n_solves : int
-        Number of linear solves of the shift-invert iterations, or of products
-        with ``A`` where the factorisation did not fit in memory and plain
-        Lanczos took over; 0 for dense solves.
+        Linear solves of the shift-invert iterations plus products with ``A``
+        of plain Lanczos; 0 for dense solves. Each component takes plain
+        Lanczos where its factorisation would cost more products
+        (:func:`factorisation_cost`), or until it has spent that many, and
+        shift-invert otherwise.
     """
     labels = graph.component_labels
     n_samples = labels.size
@@ -117,31 +139,99 @@ def _component_eigenvectors(symmetric, n_eigenvectors, random_state):
         return vectors, eigenvalues, 0
     v0 = random_state.uniform(-1.0, 1.0, size=n_samples)
     if dense or symmetric.nnz > _DENSE_GRAPH_SHARE * n_samples**2:
-        vectors, n_solves = _plain_lanczos(symmetric, n_eigenvectors, v0)
-        eigenvalues = np.einsum("ij,ij->j", vectors, symmetric @ vectors)
-        return vectors, eigenvalues, n_solves
+        budget = np.inf
+    else:
+        budget = factorisation_cost(symmetric)
+    n_products = 0
+    if budget >= _MIN_LANCZOS_PRODUCTS:
+        # Plain Lanczos while it costs less than the factorisation would: at
+        # most about twice the cheaper of the two.
+        try:
+            vectors, n_products = _plain_lanczos(
+                symmetric, n_eigenvectors, v0, max_products=budget
+            )
+        except _BudgetSpent as spent:
+            n_products = spent.products
+        else:
+            eigenvalues = np.einsum("ij,ij->j", vectors, symmetric @ vectors)
+            return vectors, eigenvalues, n_products
     try:
         vectors, n_solves = _shift_invert_lanczos(symmetric, n_eigenvectors, v0)
     except MemoryError:
-        # Dense graphs in 3 or more intrinsic dimensions can make the sparse
-        # factorisation too large; plain Lanczos needs only products with A.
+        # The factorisation did not fit: plain Lanczos needs only products.
         vectors, n_solves = _plain_lanczos(symmetric, n_eigenvectors, v0)
     eigenvalues = np.einsum("ij,ij->j", vectors, symmetric @ vectors)
-    return vectors, eigenvalues, n_solves
+    return vectors, eigenvalues, n_products + n_solves
+
+
+def factorisation_cost(symmetric):
+    """Predicted cost of the shift-invert factorisation, in products with ``A``.
+
+    The LU's flops (:func:`_lu_flops`) on two breadth-first balls of the graph
+    around sample 0, of ``k`` and ``4 k`` samples (``k`` at least
+    ``_PATCH`` and twice the mean row length), give the growth exponent ``p``
+    (clipped to ``[1, 3]``); the whole graph's flops are extrapolated as
+    ``F(4 k) (n / 4 k)^p``. The count depends only on the graph, so the
+    choice it drives is deterministic. ``inf`` where the first ball alone
+    shows that the LU would cost more than ``_MAX_LANCZOS_PRODUCTS`` products,
+    and for a graph too dense for two such balls (rows of a sixteenth of the
+    graph); 0 for such a graph of at most ``8 * _PATCH`` samples, cheap to
+    factorise whatever its fill.
+    """
+    n_samples, entries = symmetric.shape[0], symmetric.nnz
+    first = max(_PATCH, 2 * -(-entries // n_samples))
+    if n_samples < 8 * first:
+        # Rows of a sixteenth of the graph or more: dense-like, unless small.
+        return 0.0 if n_samples <= 8 * _PATCH else np.inf
+    # The graph is symmetric: its directed search needs no transpose.
+    order = breadth_first_order(symmetric, 0, return_predecessors=False)
+    if order.size < 4 * first:
+        return np.inf
+    order = order[: 4 * first]
+
+    def cost(flops):
+        return _LU_FLOP_COST * flops / entries
+
+    small = _lu_flops(_patch(symmetric, order[:first]))
+    if cost(small * n_samples / first) > _MAX_LANCZOS_PRODUCTS or (
+        # The second ball could cost up to 64 times the first.
+        cost(64 * small) > _MAX_LANCZOS_PRODUCTS
+    ):
+        return np.inf
+    large = _lu_flops(_patch(symmetric, order))
+    exponent = np.clip(np.log(large / small) / np.log(4.0), 1.0, 3.0)
+    return cost(large * (n_samples / order.size) ** exponent)
+
+
+def _patch(symmetric, rows):
+    rows = np.sort(rows)
+    return symmetric[rows][:, rows]
+
+
+def _lu_flops(symmetric):
+    """Multiply-adds of the shift-invert LU of ``symmetric`` (its outer products)."""
+    factor = _factorise(_shifted_laplacian(symmetric))
+    below = np.diff(factor.L.indptr) - 1
+    right = np.bincount(factor.U.indices, minlength=symmetric.shape[0]) - 1
+    return float(np.dot(below, right)) + symmetric.shape[0]
+
+
+def _factorise(shifted):
+    # The shifted Laplacian is symmetric positive definite: a symmetric ordering
+    # with diagonal pivots roughly halves the factorisation time.
+    return splu(
+        shifted,
+        permc_spec="MMD_AT_PLUS_A",
+        diag_pivot_thresh=0.0,
+        options={"SymmetricMode": True},
+    )
 
 
 def _shift_invert_lanczos(symmetric, n_eigenvectors, v0):
     """Eigenvectors of ``L = I - A`` nearest 0, by shift-invert with a sparse LU."""
     n_samples = symmetric.shape[0]
     shifted = _shifted_laplacian(symmetric)
-    # The shifted Laplacian is symmetric positive definite: a symmetric ordering
-    # with diagonal pivots roughly halves the factorisation time.
-    factor = splu(
-        shifted,
-        permc_spec="MMD_AT_PLUS_A",
-        diag_pivot_thresh=0.0,
-        options={"SymmetricMode": True},
-    )
+    factor = _factorise(shifted)
     counter = {"solves": 0}
 
     def solve(x):
@@ -178,11 +268,22 @@ def _shifted_laplacian(symmetric):
     )
 
 
-def _plain_lanczos(symmetric, n_eigenvectors, v0):
-    """Largest eigenvectors of ``A`` by Lanczos with products only (no factor)."""
+class _BudgetSpent(Exception):
+    def __init__(self, products):
+        super().__init__(products)
+        self.products = products
+
+
+def _plain_lanczos(symmetric, n_eigenvectors, v0, max_products=np.inf):
+    """Largest eigenvectors of ``A`` by Lanczos with products only (no factor).
+
+    Raises ``_BudgetSpent`` at the product after ``max_products``.
+    """
     counter = {"products": 0}
 
     def product(x):
+        if counter["products"] >= max_products:
+            raise _BudgetSpent(counter["products"])
         counter["products"] += 1
         return symmetric @ np.asarray(x, dtype=np.float64).ravel()
 
