@@ -81,10 +81,12 @@ class DiffusionMapEmbedder(
         nearest samples in the coordinates include one that the kernel graph
         does not join to it); see the user guide. A circle gets 2, a sphere
         3, 25 separate clusters at least 24. The number chosen is
-        ``n_components_``. In a data-parallel fit (several processes, see
-        ``world_size_``) the rule runs on a seeded subsample of
-        10,000 samples, since it needs the exact eigenvectors of the
-        whole graph, which no process holds.
+        ``n_components_``. With ``solver='spectralnet'`` on more than
+        10,000 samples, and in a data-parallel fit (several processes, see
+        ``world_size_``), the coordinates beyond the component ones are
+        chosen on an exact fit of a seeded subsample of 10,000 samples: the
+        rule needs exact eigenvectors, which cost more than SpectralNet's
+        training on the whole graph (and which no process holds).
     bandwidth_neighbors : int, default=10
         Neighbour rank ``k`` used by ``bandwidth='auto'`` (the kernel graph
         itself is truncated by a radius, not by a neighbour count), and the
@@ -126,8 +128,9 @@ class DiffusionMapEmbedder(
         The neighbour search behind the bandwidth rule, the kernel graph and
         the Nystrom extension. ``None`` or ``'auto'``: exact search (a
         KD-tree in low dimension), except on 50,000 or more samples of more
-        than 12 features when faiss is installed (``pip install
-        skvdae[ann]``): then approximate search,
+        than 12 features where ``n_samples**2 * n_features`` is at least
+        5e11 (10^5 samples of 50 features), when faiss is installed (``pip
+        install skvdae[ann]``): then approximate search,
         :class:`~skvdae.graph.HNSWNeighbors`. Or an unfitted object with the
         methods ``fit`` and ``kneighbors`` of
         :class:`sklearn.neighbors.NearestNeighbors`, e.g.
@@ -448,8 +451,11 @@ class DiffusionMapEmbedder(
             nn_index = self._neighbor_index(X, exact)
         self._check_graph(graph)
         n_components = self.n_components
-        if communicator is not None and n_components == "auto":
-            n_components = self._subsample_n_components(X_all, random_state)
+        if n_components == "auto" and (
+            communicator is not None
+            or (self.solver == "spectralnet" and X_all.shape[0] > AUTO_SUBSAMPLE)
+        ):
+            n_components = self._subsample_n_components(X_all, graph, random_state)
 
         def report(name, max_iter):
             return FitProgress(name, max_iter, self.verbose, self, context)
@@ -536,11 +542,19 @@ class DiffusionMapEmbedder(
             self.neighbors, max_candidates=max_edges, allow_approximate=not exact
         ).fit(X)
 
-    def _subsample_n_components(self, X, random_state):
-        """``n_components='auto'``'s choice on a seeded subsample, in this process.
+    def _subsample_n_components(self, X, graph, random_state):
+        """``n_components='auto'`` with its geometric part from a seeded subsample.
 
-        Every process draws the same subsample and fits the same exact
-        diffusion map on it, so all agree without communicating.
+        One coordinate per connected component of ``graph`` (the whole data's)
+        beyond the first, plus those the rule keeps beyond the component
+        coordinates on an exact fit of ``AUTO_SUBSAMPLE`` samples: the exact
+        spectrum of the whole graph would cost SpectralNet more than its own
+        training (the noisy loop at 1e5: 62 s against 6 s). Where the
+        subsample has fewer components (it missed small clusters, whose
+        geometry it cannot tell), only the component coordinates are kept, as
+        the rule itself does when the geometry of some cluster does not fit.
+        In a process group every process draws the same subsample, so all
+        agree without communicating.
         """
         n_rows = min(X.shape[0], AUTO_SUBSAMPLE)
         rows = np.sort(random_state.choice(X.shape[0], n_rows, replace=False))
@@ -548,7 +562,11 @@ class DiffusionMapEmbedder(
             solver="exact", verbose=0, random_state=random_state.randint(2**31 - 1)
         )
         probe._fit(X[rows], return_embedding=False, distributed=False)
-        return probe.n_components_
+        geometric = 0
+        if probe.n_connected_components_ >= graph.n_connected_components:
+            geometric = probe.n_components_ - (probe.n_connected_components_ - 1)
+        wanted = graph.n_connected_components - 1 + max(geometric, 0)
+        return max(1, min(wanted, graph.inliers.size - 2))
 
     def _bandwidth_neighbors(self, n_samples):
         """The neighbour rank of the bandwidth rule, capped at ``n_samples - 1``."""

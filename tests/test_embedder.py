@@ -152,6 +152,34 @@ def test_spectralnet_transform_is_the_network_output():
 # --- consistency, determinism, pickling -----------------------------------------
 
 
+def test_spectralnet_auto_takes_the_geometry_from_a_subsample(monkeypatch):
+    import skvdae._embedder as embedder_module
+    from skvdae.datasets import make_loop
+
+    loop, _ = make_loop(3000, noise=0.01, random_state=0)
+    # A far cluster of 6 samples: a subsample of 1000 keeps about 2 of them
+    # (outliers there), so it sees one component where the whole graph has
+    # two, and cannot tell the cluster's geometry.
+    cluster = 5.0 + 0.01 * np.random.RandomState(1).normal(size=(6, 3))
+    with_cluster = np.vstack([loop, cluster])
+    expected = {}
+    for name, X in [("loop", loop), ("with_cluster", with_cluster)]:
+        exact = DiffusionMapEmbedder(solver="exact", random_state=0).fit(X)
+        expected[name] = (exact.n_connected_components_, exact.n_components_)
+    # The loop's (cos, sin) pair; with the cluster, the rule keeps only the
+    # coordinate that separates it (none of the loop's varies on it).
+    assert expected == {"loop": (1, 2), "with_cluster": (2, 1)}
+
+    def whole_spectrum(*args, **kwargs):
+        raise AssertionError("the exact spectrum of the whole graph was computed")
+
+    monkeypatch.setattr(embedder_module, "AUTO_SUBSAMPLE", 1000)
+    monkeypatch.setattr(spectralnet_module, "leading_coordinates", whole_spectrum)
+    for name, X in [("loop", loop), ("with_cluster", with_cluster)]:
+        fitted = fast_spectralnet().fit(X)
+        assert (fitted.n_connected_components_, fitted.n_components_) == expected[name]
+
+
 def test_lanczos_fallback_when_the_factorisation_does_not_fit(monkeypatch):
     import skvdae.solvers._eigen as exact_module
 

@@ -429,8 +429,13 @@ def test_auto_takes_the_approximate_backend_on_large_wide_data(X, monkeypatch):
     Y = _lifted(X)
     assert isinstance(NeighborIndex("auto").fit(Y).search_, NearestNeighbors)
     monkeypatch.setattr(_neighbors, "APPROXIMATE_MIN_SAMPLES", len(Y))
+    work = len(Y) ** 2 * Y.shape[1]
+    monkeypatch.setattr(_neighbors, "APPROXIMATE_MIN_WORK", work)
     assert isinstance(NeighborIndex(None).fit(Y).search_, HNSWNeighbors)
     assert isinstance(NeighborIndex(None).fit(X).search_, NearestNeighbors)
+    # Exact search's work below the threshold: exact search.
+    monkeypatch.setattr(_neighbors, "APPROXIMATE_MIN_WORK", work + 1)
+    assert isinstance(NeighborIndex(None).fit(Y).search_, NearestNeighbors)
 
 
 @needs_faiss

@@ -41,6 +41,7 @@ from ._graph import (
 from ._kernel import KERNEL_CUTOFF as KERNEL_CUTOFF
 from ._kernel import GaussianKernel
 from ._neighbors import APPROXIMATE_MIN_SAMPLES as APPROXIMATE_MIN_SAMPLES
+from ._neighbors import APPROXIMATE_MIN_WORK as APPROXIMATE_MIN_WORK
 from ._neighbors import MAX_CANDIDATES as MAX_CANDIDATES
 from ._neighbors import TREE_MAX_FEATURES as TREE_MAX_FEATURES
 from ._neighbors import NeighborIndex
