@@ -351,13 +351,21 @@ def test_kernel_matrix_switches_to_float32_the_same_for_any_blocks(monkeypatch):
         assert np.array_equal(result.data, reference.data.astype(np.float32))
 
 
-def test_whole_pair_matrices_round_their_weights_to_float32_once(monkeypatch):
-    from skvdae.graph import _graph, kernel_matrix
+@pytest.mark.parametrize("dense_bytes", [1 << 29, 0])
+def test_whole_pair_matrices_round_their_weights_to_float32_once(
+    dense_bytes, monkeypatch
+):
+    from skvdae.graph import _graph, _neighbors, _rows, kernel_matrix
 
-    # 20 features: the brute-force pairs, the kernel written into them.
-    X = np.random.RandomState(4).uniform(size=(500, 20))
+    # 20 features: the brute-force pairs (the whole distance matrix, or
+    # listed), the kernel written into them, then narrowed in place a few
+    # hundred values at a time (each slice over values read before).
+    monkeypatch.setattr(_neighbors, "_BRUTE_DENSE_BYTES", dense_bytes)
+    monkeypatch.setattr(_rows, "_NARROW_ENTRIES", 333)
+    X = np.random.RandomState(4).uniform(size=(501, 20))
     kernel = GaussianKernel(0.15)
     reference = kernel_matrix(NeighborIndex().fit(X), kernel)
+    assert reference.nnz % 2 == 1 and reference.nnz > 10 * 333
     monkeypatch.setattr(_graph, "_FLOAT64_MAX_ENTRIES", reference.nnz - 1)
     result = kernel_matrix(NeighborIndex().fit(X), kernel)
     assert result.dtype == np.float32
@@ -365,12 +373,27 @@ def test_whole_pair_matrices_round_their_weights_to_float32_once(monkeypatch):
     assert np.array_equal(result.data, reference.data.astype(np.float32))
 
 
-def test_bounded_bandwidth_keeps_the_mean_neighbour_count():
+@pytest.mark.parametrize("n_features", [2, 20])
+def test_bounded_bandwidth_keeps_the_mean_neighbour_count(n_features, monkeypatch):
+    """In high dimension (brute-force pairs) the counts come from one pass
+    over an evenly spaced sample, not from a radius search at each step of
+    the bisection."""
+    from scipy.spatial.distance import pdist
+
     from skvdae.graph import bounded_bandwidth, kernel_matrix
 
-    X = np.random.RandomState(8).uniform(size=(4000, 2))
+    X = np.random.RandomState(8).uniform(size=(4000, n_features))
     index = NeighborIndex().fit(X)
-    eps, bound = bounded_bandwidth(index, 0.05, 12.0, max_edges=60)
+    assert index.brute_force_ == (n_features == 20)
+    if index.brute_force_:
+
+        def no_search(*args, **kwargs):
+            raise AssertionError("a radius search per count")
+
+        monkeypatch.setattr(NeighborIndex, "radius_counts", no_search)
+    # Balls of the median distance: half of the samples, far above the bound.
+    start = np.median(pdist(X[:300])) ** 2 / 12.0
+    eps, bound = bounded_bandwidth(index, start, 12.0, max_edges=60)
     assert bound
     counts = np.diff(kernel_matrix(index, GaussianKernel(eps)).indptr)
     assert 50 <= counts.mean() <= 60

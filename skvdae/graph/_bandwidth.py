@@ -152,9 +152,11 @@ def bounded_bandwidth(nn_index, bandwidth, cutoff, max_edges):
     sparsest 1% of the samples) would otherwise give every sample thousands
     of neighbours, while the diffusion map needs far fewer. A backend
     without radius queries lists a ball only up to its candidate cap (the
-    bound itself, in the estimator), which would hide larger balls: there
-    the counts come from brute force against about 4096 evenly spaced
-    samples, scaled to the whole data.
+    bound itself, in the estimator), which would hide larger balls; and the
+    default exact search in high dimension (brute force) would pass over all
+    the samples at each step of the bisection. There the counts come from
+    brute force against about 4096 evenly spaced samples, computed once and
+    scaled to the whole data.
 
     Returns
     -------
@@ -176,7 +178,9 @@ def bounded_bandwidth(nn_index, bandwidth, cutoff, max_edges):
     if n_samples <= max_edges:
         # No sample has more neighbours than there are samples.
         return bandwidth, False
-    if getattr(nn_index, "radius_search_", True):
+    if getattr(nn_index, "radius_search_", True) and not getattr(
+        nn_index, "brute_force_", False
+    ):
         queries = _evenly_spaced(nn_index.data_, _COUNT_QUERIES)
 
         def mean_count(eps):
