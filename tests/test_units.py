@@ -493,21 +493,47 @@ def test_pattern_components_are_scipys_components(sketch_entries):
         assert len(pairs) == len(np.unique(expected)) == len(np.unique(labels))
 
 
-def test_shifted_laplacian_is_the_sparse_difference():
-    from skvdae.solvers._eigen import _SHIFT, _shifted_laplacian
+@pytest.mark.parametrize("block_entries", [7, 2**16])
+def test_shifted_laplacian_is_the_sparse_difference(block_entries, monkeypatch):
+    """Written over A's values where every row stores its diagonal and the
+    indices are canonical, and A restored to the bit on leaving (also after
+    an error); a new matrix otherwise (no self-loops, unsorted indices).
+    Blocks of 7 entries split rows across the diagonal search."""
+    from skvdae.solvers import _eigen
 
+    monkeypatch.setattr(_eigen, "_BLOCK_ENTRIES", block_entries)
     rng = np.random.RandomState(5)
     upper = sparse.random(300, 300, density=0.05, random_state=rng)
     with_loops = (upper + upper.T + sparse.eye(300)).tocsr()
     without = with_loops.copy()
     without.setdiag(0.0)
     without.eliminate_zeros()
+    unsorted = with_loops.copy()
+    order = rng.permutation(unsorted.indptr[1])
+    unsorted.indices[: order.size] = unsorted.indices[order]
+    unsorted.data[: order.size] = unsorted.data[order]
+    unsorted.has_sorted_indices = False
     identity = sparse.identity(300, format="csr")
-    for symmetric in (with_loops, without):
-        shifted = _shifted_laplacian(symmetric)
-        assert shifted.format == "csc"
-        expected = (identity - symmetric) - _SHIFT * identity
-        np.testing.assert_array_equal(shifted.toarray(), expected.toarray())
+    for symmetric, in_place in (
+        (with_loops, True),
+        (without, False),
+        (unsorted, False),
+    ):
+        before = symmetric.copy()
+        expected = (identity - before) - _eigen._SHIFT * identity
+        with _eigen._shifted_laplacian(symmetric) as shifted:
+            assert shifted.format == "csc"
+            np.testing.assert_array_equal(shifted.toarray(), expected.toarray())
+            assert np.shares_memory(shifted.data, symmetric.data) == in_place
+        for name in ("data", "indices", "indptr"):
+            np.testing.assert_array_equal(
+                getattr(symmetric, name), getattr(before, name)
+            )
+    before = with_loops.data.copy()
+    with pytest.raises(MemoryError):
+        with _eigen._shifted_laplacian(with_loops):
+            raise MemoryError
+    np.testing.assert_array_equal(with_loops.data, before)
 
 
 @pytest.mark.parametrize("segment", [1, 2, 32])
@@ -682,6 +708,32 @@ def test_growing_rows_are_the_joined_blocks(float32_beyond):
     dtype = np.float64 if float32_beyond is None else np.float32
     assert matrix.data.dtype == dtype
     assert np.array_equal(matrix.data, expected.data.astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exact_eigenvectors_leave_the_graph_as_it_was(dtype):
+    """The operator owns its values (the shifted Laplacian is written over
+    them) and only reads the graph's index arrays: after the solve the
+    graph's arrays are the same to the bit."""
+    from skvdae.graph import NeighborIndex, build_diffusion_graph
+    from skvdae.solvers import _eigen, top_eigenvectors
+
+    rng = np.random.RandomState(4)
+    t = rng.uniform(0.0, 2.0 * np.pi, 1200)
+    X = np.c_[np.cos(t), np.sin(t)] + rng.normal(scale=0.01, size=(1200, 2))
+    graph = build_diffusion_graph(NeighborIndex().fit(X), 10, "auto", 1.0)
+    graph.affinity.data = graph.affinity.data.astype(dtype)
+    before = [a.copy() for a in (graph.affinity.data, graph.affinity.indices)]
+    symmetric = _eigen.symmetric_kernel_operator(graph.affinity, graph.degrees)
+    assert symmetric.dtype == np.float64
+    assert not np.shares_memory(symmetric.data, graph.affinity.data)
+    psi, values, solves = top_eigenvectors(graph, 4, np.random.RandomState(0))
+    assert solves > 0
+    np.testing.assert_array_equal(graph.affinity.data, before[0])
+    np.testing.assert_array_equal(graph.affinity.indices, before[1])
+    # psi are right eigenvectors of P = D^-1 W.
+    markov = sparse.diags(1.0 / graph.degrees) @ graph.affinity.astype(np.float64)
+    np.testing.assert_allclose(markov @ psi, psi * values, atol=1e-6)
 
 
 def test_dense_graphs_take_plain_lanczos_with_the_same_spectrum():

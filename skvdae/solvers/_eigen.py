@@ -1,11 +1,13 @@
 """Sparse symmetric eigensolvers of the kernel graph, one component at a time."""
 
+from contextlib import contextmanager
+
 import numpy as np
 from scipy import linalg, sparse
 from scipy.sparse.csgraph import breadth_first_order
 from scipy.sparse.linalg import LinearOperator, eigsh, splu
 
-from ..graph import scale_symmetric
+from ..graph import row_blocks, scale_symmetric
 
 # Below this size (or for a large share of the spectrum) a dense solve is faster
 # and avoids ARPACK's requirement k < n.
@@ -46,6 +48,9 @@ _MIN_LANCZOS_PRODUCTS = 200
 # the first patch is not tried: plain Lanczos runs to convergence.
 _MAX_LANCZOS_PRODUCTS = 10_000
 
+# Entries of a block of rows in the passes that look for the diagonal.
+_BLOCK_ENTRIES = 2**16
+
 
 def symmetric_kernel_operator(affinity, degrees):
     """``A = D^-1/2 W^(alpha) D^-1/2``, similar to the Markov matrix ``P``.
@@ -67,7 +72,13 @@ def symmetric_kernel_operator(affinity, degrees):
             rows = slice(start, start + block)
             dense[rows] *= scale[rows, None] * scale[None, :]
         return dense
-    symmetric = sparse.csr_matrix(affinity, dtype=np.float64, copy=True)
+    # Own float64 values (scaled in place, and the shifted Laplacian is
+    # written over them), the graph's index arrays, read only: no float32
+    # copy on the way, which cost seconds of fresh memory at 1e5 samples.
+    symmetric = sparse.csr_matrix(
+        (affinity.data.astype(np.float64), affinity.indices, affinity.indptr),
+        shape=affinity.shape,
+    )
     return scale_symmetric(symmetric, scale)
 
 
@@ -210,7 +221,8 @@ def _patch(symmetric, rows):
 
 def _lu_flops(symmetric):
     """Multiply-adds of the shift-invert LU of ``symmetric`` (its outer products)."""
-    factor = _factorise(_shifted_laplacian(symmetric))
+    with _shifted_laplacian(symmetric) as shifted:
+        factor = _factorise(shifted)
     below = np.diff(factor.L.indptr) - 1
     right = np.bincount(factor.U.indices, minlength=symmetric.shape[0]) - 1
     return float(np.dot(below, right)) + symmetric.shape[0]
@@ -228,10 +240,14 @@ def _factorise(shifted):
 
 
 def _shift_invert_lanczos(symmetric, n_eigenvectors, v0):
-    """Eigenvectors of ``L = I - A`` nearest 0, by shift-invert with a sparse LU."""
+    """Eigenvectors of ``L = I - A`` nearest 0, by shift-invert with a sparse LU.
+
+    The LU (:func:`_factorise`) is of the shifted Laplacian written over
+    ``A``'s values, which are restored as soon as it is done.
+    """
     n_samples = symmetric.shape[0]
-    shifted = _shifted_laplacian(symmetric)
-    factor = _factorise(shifted)
+    with _shifted_laplacian(symmetric) as shifted:
+        factor = _factorise(shifted)
     counter = {"solves": 0}
 
     def solve(x):
@@ -241,31 +257,63 @@ def _shift_invert_lanczos(symmetric, n_eigenvectors, v0):
     inverse = LinearOperator((n_samples, n_samples), matvec=solve, dtype=float)
     # With OPinv, eigsh reads only the shape and dtype of its matrix.
     _, vectors = eigsh(
-        shifted, k=n_eigenvectors, sigma=_SHIFT, which="LM", OPinv=inverse, v0=v0
+        symmetric, k=n_eigenvectors, sigma=_SHIFT, which="LM", OPinv=inverse, v0=v0
     )
     return vectors, counter["solves"]
 
 
+@contextmanager
 def _shifted_laplacian(symmetric):
     """``(I - A) - _SHIFT I`` in CSC, from the CSR of ``A`` (symmetric to the bit).
 
-    The CSR arrays of a symmetric matrix are its CSC arrays: no conversion,
-    and no sparse sums where every row stores its diagonal (the kernel
-    graph's self-loops).
+    The CSR arrays of a symmetric matrix are its CSC arrays. Where every row
+    stores its diagonal (the kernel graph's self-loops) and the indices are
+    canonical (so that ``splu`` leaves them as they are), the Laplacian is
+    written over the values of ``A`` and shares its index arrays; on leaving
+    the context the values of ``A`` are restored to the bit (a negation and
+    the saved diagonal). A copy, and the row of every entry that finding the
+    diagonal took, cost seconds of fresh memory at 1e5 samples. Otherwise the
+    Laplacian is a new matrix.
     """
     n_samples = symmetric.shape[0]
-    rows = np.repeat(np.arange(n_samples), np.diff(symmetric.indptr))
-    diagonal = symmetric.indices == rows
-    if np.count_nonzero(diagonal) != n_samples:
+    diagonal = None
+    if symmetric.has_canonical_format:
+        diagonal = _diagonal_positions(symmetric)
+    if diagonal is None:
         identity = sparse.identity(n_samples, format="csr")
-        return ((identity - symmetric) - _SHIFT * identity).tocsc()
-    data = -symmetric.data
-    data[diagonal] = (1.0 - symmetric.data[diagonal]) - _SHIFT
-    # Own index arrays: splu may sort them in place.
-    return sparse.csc_matrix(
-        (data, symmetric.indices.copy(), symmetric.indptr.copy()),
-        shape=symmetric.shape,
-    )
+        yield ((identity - symmetric) - _SHIFT * identity).tocsc()
+        return
+    data = symmetric.data
+    kept = data[diagonal]
+    np.negative(data, out=data)
+    data[diagonal] = (1.0 - kept) - _SHIFT
+    try:
+        yield sparse.csc_matrix(
+            (data, symmetric.indices, symmetric.indptr), shape=symmetric.shape
+        )
+    finally:
+        np.negative(data, out=data)
+        data[diagonal] = kept
+
+
+def _diagonal_positions(matrix):
+    """Where each row of a canonical CSR matrix stores its diagonal, or None.
+
+    None when a row has no stored diagonal entry. Found a block of rows at a
+    time: no row index of every entry.
+    """
+    found = []
+    indptr, indices = matrix.indptr, matrix.indices
+    for start, stop in row_blocks(indptr, matrix.shape[0], _BLOCK_ENTRIES):
+        low, high = indptr[start], indptr[stop]
+        rows = np.repeat(
+            np.arange(start, stop, dtype=indices.dtype),
+            np.diff(indptr[start : stop + 1]),
+        )
+        found.append(low + np.flatnonzero(indices[low:high] == rows))
+    # Canonical rows hold at most one diagonal entry each.
+    positions = np.concatenate(found) if found else np.zeros(0, dtype=np.intp)
+    return positions if positions.size == matrix.shape[0] else None
 
 
 class _BudgetSpent(Exception):
