@@ -818,6 +818,37 @@ def test_every_eigensolver_path_gives_the_dense_eigenpairs(monkeypatch, budget):
         assert count > 250  # products to convergence
 
 
+@pytest.mark.parametrize(
+    "cause", ["no factorisation", "costly factorisation", "memory"]
+)
+def test_plain_lanczos_gives_up_on_a_crowded_spectrum(monkeypatch, cause):
+    """A path whose samples are held by edges of 1e-7 (every walk stays put):
+    eigenvalues within 4e-7 of 1, which plain Lanczos does not resolve. With
+    no affordable factorisation it stops at its cap and says why, instead of
+    running for hours."""
+    from skvdae.solvers import _eigen
+
+    n = 600
+    weak = sparse.diags([1e-7, 1.0, 1e-7], [-1, 0, 1], shape=(n, n), format="csr")
+    d = np.asarray(weak.sum(axis=1)).ravel()
+    symmetric = sparse.csr_matrix(sparse.diags(d**-0.5) @ weak @ sparse.diags(d**-0.5))
+    budget = {"no factorisation": np.inf, "costly factorisation": 1e6}.get(cause, 0.0)
+    monkeypatch.setattr(_eigen, "factorisation_cost", lambda matrix: budget)
+    monkeypatch.setattr(_eigen, "_MAX_PLAIN_PRODUCTS", 300)
+    if cause == "memory":
+
+        def no_memory(*args):
+            raise MemoryError
+
+        monkeypatch.setattr(_eigen, "_shift_invert_lanczos", no_memory)
+    with pytest.raises(RuntimeError, match="did not converge") as error:
+        _eigen._component_eigenvectors(symmetric, 5, np.random.RandomState(0))
+    message = str(error.value)
+    assert "100% of these samples keep more than 99%" in message
+    assert "solver='spectralnet'" in message
+    assert ("does not fit in memory" in message) == (cause == "memory")
+
+
 def test_dense_graphs_get_a_dense_operator_with_the_same_eigenpairs(monkeypatch):
     from skvdae.solvers import _eigen
 
