@@ -415,10 +415,21 @@ def test_the_edge_bound_warns_when_it_cuts_the_sparse_parts_apart():
     with pytest.warns(UserWarning, match="fall apart") as record:
         embedder = DiffusionMapEmbedder(**params).fit(X)
     assert embedder.bandwidth_bound_
-    share = float(str(record[0].message).split("leaves ")[1].split("%")[0]) / 100
+    message = str(record[0].message)
+    share = float(message.split("leaves ")[1].split("%")[0]) / 100
     # The warning's share is that of the samples left out: the sparse blob.
     assert embedder.n_outliers_ >= 500
     assert share == pytest.approx(embedder.n_outliers_ / len(X), abs=1e-3)
+    # And the share of all samples that keep more than 99% of their kernel
+    # weight (their own, 1, against the row sum), from the graph itself.
+    staying = float(message.split("), and ")[1].split("%")[0]) / 100
+    from skvdae.graph import NeighborIndex, kernel_matrix
+
+    index = NeighborIndex().fit(X)
+    kernel = GaussianKernel(embedder.bandwidth_, embedder.kernel_cutoff_)
+    sums = np.asarray(kernel_matrix(index, kernel).sum(axis=1)).ravel()
+    assert staying >= share  # isolated samples keep all their weight
+    assert staying == pytest.approx(np.mean(sums < 1 / 0.99), abs=1e-3)
     uniform = rng.uniform(size=(2000, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -844,7 +855,7 @@ def test_plain_lanczos_gives_up_on_a_crowded_spectrum(monkeypatch, cause):
     with pytest.raises(RuntimeError, match="did not converge") as error:
         _eigen._component_eigenvectors(symmetric, 5, np.random.RandomState(0))
     message = str(error.value)
-    assert "100% of these samples keep more than 99%" in message
+    assert "above 99% at 100% of these samples" in message
     assert "solver='spectralnet'" in message
     assert ("does not fit in memory" in message) == (cause == "memory")
 

@@ -24,6 +24,7 @@ from ._bandwidth import (
     max_edges_per_sample,
 )
 from ._graph import DROPPED_MASS_WARNING as DROPPED_MASS_WARNING
+from ._graph import STAYING_SHARE as STAYING_SHARE
 from ._graph import (
     DiffusionGraph,
     build_diffusion_graph,

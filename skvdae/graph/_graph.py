@@ -41,6 +41,11 @@ _COMPONENT_ENTRIES = 2**20
 # A kernel whose mean weight over nearly all pairs exceeds this is "flat".
 _FLAT_WEIGHT = 0.9
 
+#: A sample that keeps at least this share of its kernel mass on itself (its
+#: own weight, 1, against its row sum) is nearly isolated: the walk barely
+#: leaves it. Reported by the edge bound's warning and by the exact solver.
+STAYING_SHARE = 0.99
+
 #: A warning says when candidate lists drop more than this share of the
 #: kernel mass (the mean over samples of the share missing from each row).
 DROPPED_MASS_WARNING = 0.05
@@ -393,7 +398,9 @@ def build_diffusion_graph(
     sizes = np.bincount(labels)
     if bound:
         lost = float(np.mean(sizes[labels] < MIN_CLUSTER_SIZE))
-        _warn_if_isolating(unbounded[0], eps, isolated, lost, max_edges)
+        _warn_if_isolating(
+            unbounded[0], eps, isolated, lost, max_edges, kernel, communicator
+        )
     row_start = 0 if rows is None else rows[0]
     if sizes.max() < min(MIN_CLUSTER_SIZE, n_samples):
         warnings.warn(
@@ -640,7 +647,9 @@ def _inlier_submatrix(kernel, inliers, first=0, last=None):
     return compact
 
 
-def _warn_if_isolating(unbounded, bounded, isolated, lost, max_edges):
+def _warn_if_isolating(
+    unbounded, bounded, isolated, lost, max_edges, kernel, communicator=None
+):
     """Warn when the edge bound cuts the sparse parts of the data apart.
 
     One bandwidth serves dense and sparse parts alike: on data whose density
@@ -648,17 +657,25 @@ def _warn_if_isolating(unbounded, bounded, isolated, lost, max_edges):
     bandwidth that keeps the dense parts within the bound can leave the
     sparse ones without neighbours. ``lost`` is the share of the samples in
     components too small to be kept, ``isolated`` the share that the
-    unbounded bandwidth left with too few neighbours to be kept.
+    unbounded bandwidth left with too few neighbours to be kept. The warning
+    also gives the share of all samples that keep ``STAYING_SHARE`` of their
+    kernel mass on themselves (from the rows of ``kernel``, this process's
+    with a ``communicator``): those the bound has nearly cut off.
     """
     if lost - isolated > ISOLATION_WARNING:
+        sums = row_sums(kernel)
+        if communicator is not None:
+            sums = communicator.allgather(sums)
+        staying = float(np.mean(sums < 1.0 / STAYING_SHARE))
         warnings.warn(
             f"max_edges_per_sample={max_edges} lowered the bandwidth from "
             f"{unbounded:.3g} to {bounded:.3g}, which leaves {lost:.1%} of the "
             f"samples in components of fewer than {MIN_CLUSTER_SIZE}, left out as "
             f"outliers ({isolated:.1%} had fewer than {MIN_CLUSTER_SIZE - 1} "
-            "neighbours at the first bandwidth): the sparser parts of the data "
-            "fall apart. Raise max_edges_per_sample (the graph takes 8 to 12 "
-            "bytes an entry), or pass a float bandwidth.",
+            f"neighbours at the first bandwidth), and {staying:.1%} keeping more "
+            f"than {STAYING_SHARE:.0%} of their kernel mass on themselves: the "
+            "sparser parts of the data fall apart. Raise max_edges_per_sample "
+            "(the graph takes 8 to 12 bytes an entry), or pass a float bandwidth.",
             UserWarning,
             stacklevel=4,
         )

@@ -7,7 +7,7 @@ from scipy import linalg, sparse
 from scipy.sparse.csgraph import breadth_first_order
 from scipy.sparse.linalg import LinearOperator, eigsh, splu
 
-from ..graph import row_blocks, scale_symmetric
+from ..graph import STAYING_SHARE, row_blocks, scale_symmetric
 
 # Below this size (or for a large share of the spectrum) a dense solve is faster
 # and avoids ARPACK's requirement k < n.
@@ -56,10 +56,6 @@ _MAX_LANCZOS_PRODUCTS = 10_000
 # of one cluster keeping more than 99% of their kernel mass, and no Ritz
 # value converged in 2,900 products, with 40 or 160 Lanczos vectors.
 _MAX_PLAIN_PRODUCTS = 20_000
-
-# A sample whose walk stays put with at least this probability is nearly
-# isolated (reported when plain Lanczos gives up).
-_STAYING = 0.99
 
 # Entries of a block of rows in the passes that look for the diagonal.
 _BLOCK_ENTRIES = 2**16
@@ -227,9 +223,9 @@ def _not_converged(symmetric, n_eigenvectors, products, budget):
         f"products with the kernel matrix of a component of {n_samples} samples "
         f"({entries / n_samples:.0f} entries a sample) without finding its "
         f"{n_eigenvectors} leading eigenvectors, and its sparse LU {factor}. "
-        f"{np.mean(staying > _STAYING):.0%} of these samples keep more than "
-        f"{_STAYING:.0%} of their kernel mass on themselves: the diffusion "
-        "barely moves and the spectrum crowds at 1, as when "
+        f"A walk stays put with probability above {STAYING_SHARE:.0%} at "
+        f"{np.mean(staying > STAYING_SHARE):.0%} of these samples: the "
+        "diffusion barely moves and the spectrum crowds at 1, as when "
         "max_edges_per_sample lowers the bandwidth far below the neighbour "
         "distances. Use solver='spectralnet', a larger max_edges_per_sample "
         "or a larger float bandwidth."
