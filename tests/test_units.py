@@ -803,6 +803,59 @@ def test_factorisation_cost_is_small_on_a_curve_and_large_on_a_blob():
     assert cost_blob > 10 * _eigen._MIN_LANCZOS_PRODUCTS
 
 
+def test_factorisation_cost_is_infinite_beyond_superlus_first_reserve(monkeypatch):
+    """SuperLU reserves 30 times the matrix's entries in a 32-bit count and
+    refuses beyond it (after ordering the columns): no LU is predicted."""
+    from skvdae.solvers import _eigen
+
+    rng = np.random.RandomState(0)
+    t = rng.uniform(0.0, 2.0 * np.pi, 3000)
+    symmetric = _radius_kernel(np.c_[np.cos(t), np.sin(t)], 0.05)
+    reserve = _eigen._SUPERLU_FILL_GUESS * symmetric.nnz
+    monkeypatch.setattr(_eigen, "_SUPERLU_MAX_RESERVE", reserve)
+    assert np.isfinite(_eigen.factorisation_cost(symmetric))
+    monkeypatch.setattr(_eigen, "_SUPERLU_MAX_RESERVE", reserve - 1)
+    assert _eigen.factorisation_cost(symmetric) == np.inf
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        MemoryError("Not enough memory to perform factorization."),
+        RuntimeError("SUPERLU_MALLOC fails for buf in intCalloc() at line 173"),
+        RuntimeError("Factor is exactly singular"),
+    ],
+)
+def test_a_factorisation_that_runs_out_of_memory_falls_back_to_products(
+    monkeypatch, failure
+):
+    """SuperLU's allocation failures, a MemoryError or a RuntimeError naming
+    SUPERLU_MALLOC, fall back to plain Lanczos with the dense eigenpairs; any
+    other error of the factorisation propagates."""
+    from skvdae.solvers import _eigen
+
+    rng = np.random.RandomState(3)
+    t = rng.uniform(0.0, 2.0 * np.pi, 1000)
+    symmetric = _radius_kernel(np.c_[np.cos(t), np.sin(t)], 0.1)
+
+    def failing(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(_eigen, "splu", failing)
+    monkeypatch.setattr(_eigen, "factorisation_cost", lambda matrix: 0.0)
+    if "singular" in str(failure):
+        with pytest.raises(RuntimeError, match="singular"):
+            _eigen._component_eigenvectors(symmetric, 4, np.random.RandomState(0))
+        return
+    vectors, values, products = _eigen._component_eigenvectors(
+        symmetric, 4, np.random.RandomState(0)
+    )
+    exact = linalg.eigh(symmetric.toarray(), eigvals_only=True)[::-1][:4]
+    np.testing.assert_allclose(np.sort(values)[::-1], exact, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(symmetric @ vectors, vectors * values, atol=1e-8)
+    assert products > 0
+
+
 @pytest.mark.parametrize("budget", [0.0, 250.0, np.inf])
 def test_every_eigensolver_path_gives_the_dense_eigenpairs(monkeypatch, budget):
     from skvdae.solvers import _eigen

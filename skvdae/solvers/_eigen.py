@@ -48,6 +48,13 @@ _MIN_LANCZOS_PRODUCTS = 200
 # the first patch is not tried: plain Lanczos runs to convergence.
 _MAX_LANCZOS_PRODUCTS = 10_000
 
+# SuperLU, as scipy builds it, first reserves 30 times the matrix's entries
+# for the factors, counted in a 32-bit int: beyond this many it refuses with
+# "Not enough memory", and only after ordering the columns (``loop100``, 1.2e8
+# entries: 31 s lost, then plain Lanczos).
+_SUPERLU_FILL_GUESS = 30
+_SUPERLU_MAX_RESERVE = np.iinfo(np.int32).max
+
 # Plain Lanczos stops after this many products where no factorisation is
 # affordable, with an error that says why. Smooth manifolds converge in 76 to
 # 2,900 (bench_eigensolver; the loop at 2e4); a spectrum crowded at 1 does
@@ -213,11 +220,12 @@ def _not_converged(symmetric, n_eigenvectors, products, budget):
         entries, staying = np.count_nonzero(symmetric), np.diagonal(symmetric)
     else:
         entries, staying = symmetric.nnz, symmetric.diagonal()
-    factor = (
-        "does not fit in memory"
-        if budget is None
-        else f"would cost about {budget:.3g} such products"
-    )
+    if budget is None:
+        factor = "does not fit in memory"
+    elif np.isinf(budget):
+        factor = "is out of reach (nearly dense, or too large for SuperLU)"
+    else:
+        factor = f"would cost about {budget:.3g} such products"
     return RuntimeError(
         f"solver='exact' did not converge: plain Lanczos spent {products} "
         f"products with the kernel matrix of a component of {n_samples} samples "
@@ -244,9 +252,13 @@ def factorisation_cost(symmetric):
     shows that the LU would cost more than ``_MAX_LANCZOS_PRODUCTS`` products,
     and for a graph too dense for two such balls (rows of a sixteenth of the
     graph); 0 for such a graph of at most ``8 * _PATCH`` samples, cheap to
-    factorise whatever its fill.
+    factorise whatever its fill. ``inf`` too for a graph of more than
+    ``_SUPERLU_MAX_RESERVE / _SUPERLU_FILL_GUESS`` (about 7.2e7) entries,
+    which SuperLU refuses.
     """
     n_samples, entries = symmetric.shape[0], symmetric.nnz
+    if _SUPERLU_FILL_GUESS * entries > _SUPERLU_MAX_RESERVE:
+        return np.inf
     first = max(_PATCH, 2 * -(-entries // n_samples))
     if n_samples < 8 * first:
         # Rows of a sixteenth of the graph or more: dense-like, unless small.
@@ -286,14 +298,26 @@ def _lu_flops(symmetric):
 
 
 def _factorise(shifted):
+    """``splu`` of the shifted Laplacian; ``MemoryError`` for any failed allocation.
+
+    SuperLU reports some failed allocations as a ``RuntimeError``
+    ("SUPERLU_MALLOC fails for buf in intCalloc()", a tridiagonal matrix of
+    7.1e7 entries on this 24 GB machine): they get the same fallback as its
+    ``MemoryError``.
+    """
     # The shifted Laplacian is symmetric positive definite: a symmetric ordering
     # with diagonal pivots roughly halves the factorisation time.
-    return splu(
-        shifted,
-        permc_spec="MMD_AT_PLUS_A",
-        diag_pivot_thresh=0.0,
-        options={"SymmetricMode": True},
-    )
+    try:
+        return splu(
+            shifted,
+            permc_spec="MMD_AT_PLUS_A",
+            diag_pivot_thresh=0.0,
+            options={"SymmetricMode": True},
+        )
+    except RuntimeError as error:
+        if "MALLOC" in str(error) or "memory" in str(error).lower():
+            raise MemoryError(str(error)) from error
+        raise
 
 
 def _shift_invert_lanczos(symmetric, n_eigenvectors, v0):
