@@ -510,9 +510,10 @@ def test_shifted_laplacian_is_the_sparse_difference(block_entries, monkeypatch):
     indices are canonical, and A restored to the bit on leaving (also after
     an error); a new matrix otherwise (no self-loops, unsorted indices).
     Blocks of 7 entries split rows across the diagonal search."""
+    from skvdae.graph import _graph
     from skvdae.solvers import _eigen
 
-    monkeypatch.setattr(_eigen, "_BLOCK_ENTRIES", block_entries)
+    monkeypatch.setattr(_graph, "_SCALE_ENTRIES", block_entries)
     rng = np.random.RandomState(5)
     upper = sparse.random(300, 300, density=0.05, random_state=rng)
     with_loops = (upper + upper.T + sparse.eye(300)).tocsr()

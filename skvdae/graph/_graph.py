@@ -306,14 +306,44 @@ def scale_symmetric(matrix, scale, row_start=0):
     >>> scale_symmetric(M, np.array([1.0, 2.0])).toarray().tolist()
     [[1.0, 2.0], [2.0, 4.0]]
     """
-    for start, stop in row_blocks(matrix.indptr, matrix.shape[0], _SCALE_ENTRIES):
-        low, high = matrix.indptr[start], matrix.indptr[stop]
-        rows = np.repeat(
-            np.arange(start, stop) + row_start,
-            np.diff(matrix.indptr[start : stop + 1]),
-        )
+    for low, high, rows in _entry_blocks(matrix, row_start):
         matrix.data[low:high] *= scale[rows] * scale[matrix.indices[low:high]]
     return matrix
+
+
+def diagonal_positions(matrix):
+    """Where each row of a canonical CSR matrix stores its diagonal, or None.
+
+    None when a row stores no diagonal entry (canonical rows store at most
+    one). Found a block of rows at a time: no row index of every entry.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import sparse
+    >>> from skvdae.graph import diagonal_positions
+    >>> M = sparse.csr_matrix(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    >>> diagonal_positions(M).tolist()
+    [0, 3]
+    >>> diagonal_positions(sparse.csr_matrix(np.array([[0.0, 2.0], [3.0, 4.0]])))
+    """
+    found = [
+        low + np.flatnonzero(matrix.indices[low:high] == rows)
+        for low, high, rows in _entry_blocks(matrix)
+    ]
+    positions = np.concatenate(found) if found else np.zeros(0, dtype=np.intp)
+    return positions if positions.size == matrix.shape[0] else None
+
+
+def _entry_blocks(matrix, row_start=0):
+    """``(low, high, rows)``: the entries ``low .. high - 1`` of a CSR matrix
+    and the row of each (plus ``row_start``), a block of rows at a time."""
+    indptr = matrix.indptr
+    for start, stop in row_blocks(indptr, matrix.shape[0], _SCALE_ENTRIES):
+        rows = np.repeat(
+            np.arange(start, stop) + row_start, np.diff(indptr[start : stop + 1])
+        )
+        yield indptr[start], indptr[stop], rows
 
 
 def build_diffusion_graph(

@@ -7,7 +7,7 @@ from scipy import linalg, sparse
 from scipy.sparse.csgraph import breadth_first_order
 from scipy.sparse.linalg import LinearOperator, eigsh, splu
 
-from ..graph import STAYING_SHARE, row_blocks, scale_symmetric
+from ..graph import STAYING_SHARE, diagonal_positions, scale_symmetric
 
 # Below this size (or for a large share of the spectrum) a dense solve is faster
 # and avoids ARPACK's requirement k < n.
@@ -63,9 +63,6 @@ _SUPERLU_MAX_RESERVE = np.iinfo(np.int32).max
 # of one cluster keeping more than 99% of their kernel mass, and no Ritz
 # value converged in 2,900 products, with 40 or 160 Lanczos vectors.
 _MAX_PLAIN_PRODUCTS = 20_000
-
-# Entries of a block of rows in the passes that look for the diagonal.
-_BLOCK_ENTRIES = 2**16
 
 
 def symmetric_kernel_operator(affinity, degrees):
@@ -359,7 +356,7 @@ def _shifted_laplacian(symmetric):
     n_samples = symmetric.shape[0]
     diagonal = None
     if symmetric.has_canonical_format:
-        diagonal = _diagonal_positions(symmetric)
+        diagonal = diagonal_positions(symmetric)
     if diagonal is None:
         identity = sparse.identity(n_samples, format="csr")
         yield ((identity - symmetric) - _SHIFT * identity).tocsc()
@@ -375,26 +372,6 @@ def _shifted_laplacian(symmetric):
     finally:
         np.negative(data, out=data)
         data[diagonal] = kept
-
-
-def _diagonal_positions(matrix):
-    """Where each row of a canonical CSR matrix stores its diagonal, or None.
-
-    None when a row has no stored diagonal entry. Found a block of rows at a
-    time: no row index of every entry.
-    """
-    found = []
-    indptr, indices = matrix.indptr, matrix.indices
-    for start, stop in row_blocks(indptr, matrix.shape[0], _BLOCK_ENTRIES):
-        low, high = indptr[start], indptr[stop]
-        rows = np.repeat(
-            np.arange(start, stop, dtype=indices.dtype),
-            np.diff(indptr[start : stop + 1]),
-        )
-        found.append(low + np.flatnonzero(indices[low:high] == rows))
-    # Canonical rows hold at most one diagonal entry each.
-    positions = np.concatenate(found) if found else np.zeros(0, dtype=np.intp)
-    return positions if positions.size == matrix.shape[0] else None
 
 
 class _BudgetSpent(Exception):
